@@ -1,0 +1,117 @@
+"""JSON errors everywhere: no HTML error page or traceback ever reaches a client.
+
+Flask teams know ``errorhandler``; here one handler covers every
+:class:`~werkzeug.exceptions.HTTPException`, one turns schema validation
+failures into 422 with the field errors, and one turns any unhandled exception
+into a logged 500 whose body says nothing about the internals.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+from quart import Quart, Request, Response, g, jsonify, request
+from quart_schema import RequestSchemaValidationError
+from werkzeug.exceptions import (
+    BadRequest,
+    HTTPException,
+    InternalServerError,
+    MethodNotAllowed,
+)
+from werkzeug.http import HTTP_STATUS_CODES
+
+logger = logging.getLogger(__name__)
+
+
+class Error(BaseModel):
+    """The body of every error response (documented in the OpenAPI schema)."""
+
+    status: int
+    error: str
+    message: str
+    request_id: str | None = None
+    details: list[dict[str, Any]] | None = None
+
+
+class JSONRequest(Request):
+    """A request whose malformed JSON body is a 400 that says so."""
+
+    async def get_json(
+        self, force: bool = False, silent: bool = False, cache: bool = True
+    ) -> Any:
+        """Parse the body as JSON; a body that is not UTF-8 is malformed too."""
+        try:
+            return await super().get_json(force=force, silent=silent, cache=cache)
+        except UnicodeDecodeError as error:
+            if silent:
+                return None
+            return self.on_json_loading_failed(error)
+
+    def on_json_loading_failed(self, error: Exception) -> Any:
+        """Raise a 400 naming the JSON syntax error."""
+        raise BadRequest(f"The request body is not valid JSON: {error}")
+
+
+def error_response(
+    status: int,
+    message: str,
+    details: list[dict[str, Any]] | None = None,
+) -> Response:
+    """Build the JSON error response for *status* with *message*."""
+    body = Error(
+        status=status,
+        error=HTTP_STATUS_CODES.get(status, "Unknown Error"),
+        message=message,
+        request_id=g.get("request_id"),
+        details=details,
+    )
+    response = jsonify(body.model_dump(exclude_none=True))
+    response.status_code = status
+    return response
+
+
+async def handle_http_exception(error: HTTPException) -> Response:
+    """Render any HTTP error (404, 405, 413, ...) as JSON."""
+    response = error_response(error.code or 500, error.description or "")
+    if isinstance(error, MethodNotAllowed) and error.valid_methods:
+        response.headers["Allow"] = ", ".join(error.valid_methods)
+    return response
+
+
+async def handle_validation_error(error: RequestSchemaValidationError) -> Response:
+    """Answer a body or query string that breaks the schema with 422 and why."""
+    cause = error.validation_error
+    if request.method in {"POST", "PUT", "PATCH"} and not request.is_json:
+        return error_response(
+            415, "The request body must be JSON (Content-Type: application/json)."
+        )
+    if isinstance(cause, ValidationError):
+        details = [
+            {
+                "loc": [str(part) for part in item["loc"]],
+                "msg": item["msg"],
+                "type": item["type"],
+            }
+            for item in cause.errors(include_url=False, include_input=False)
+        ]
+        return error_response(422, "The request failed validation.", details)
+    return error_response(422, f"The request failed validation: {cause}")
+
+
+async def handle_internal_error(error: InternalServerError) -> Response:
+    """Log the real cause and answer 500 without revealing it."""
+    logger.error(
+        "unhandled exception",
+        exc_info=error.original_exception or error,
+    )
+    return error_response(500, "The server hit an unexpected error.")
+
+
+def register_error_handlers(app: Quart) -> None:
+    """Install the JSON error handlers and the JSON-aware request class."""
+    app.request_class = JSONRequest
+    app.register_error_handler(HTTPException, handle_http_exception)
+    app.register_error_handler(RequestSchemaValidationError, handle_validation_error)
+    app.register_error_handler(InternalServerError, handle_internal_error)

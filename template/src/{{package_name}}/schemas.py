@@ -1,0 +1,43 @@
+"""The shapes of the messages API, validated and documented by quart-schema."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from pydantic import BaseModel, ConfigDict, Field
+
+MESSAGE_MAX_LENGTH = 2000
+
+
+class MessageIn(BaseModel):
+    """What a client sends to create a message."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    text: str = Field(min_length=1, max_length=MESSAGE_MAX_LENGTH)
+
+
+class Message(BaseModel):
+    """A stored message."""
+
+    id: int = Field(ge=1)
+    text: str
+    created_at: datetime
+
+
+class MessagePage(BaseModel):
+    """A page of messages, newest first.
+
+    ``next_before`` is the ``before`` value that fetches the next (older) page,
+    or null when this page is the last one.
+    """
+
+    messages: list[Message]
+    next_before: int | None = None
+
+
+class PageQuery(BaseModel):
+    """Query string of ``GET /api/messages``."""
+
+    limit: int = Field(default=50, ge=1, le=200)
+    before: int | None = Field(default=None, ge=1)

@@ -1,0 +1,37 @@
+"""Request ids and security headers."""
+
+from __future__ import annotations
+
+import pytest
+from quart.testing import QuartClient
+
+
+async def test_request_id_is_generated(client: QuartClient) -> None:
+    response = await client.get("/health/live")
+    assert len(response.headers["X-Request-ID"]) == 32
+
+
+async def test_incoming_request_id_is_honoured(client: QuartClient) -> None:
+    response = await client.get("/health/live", headers={"X-Request-ID": "abc-123"})
+    assert response.headers["X-Request-ID"] == "abc-123"
+
+
+@pytest.mark.parametrize("incoming", ["has spaces", "x" * 129, 'quote"d', ""])
+async def test_malformed_request_id_is_replaced(
+    client: QuartClient, incoming: str
+) -> None:
+    response = await client.get("/health/live", headers={"X-Request-ID": incoming})
+    assert response.headers["X-Request-ID"] != incoming
+    assert len(response.headers["X-Request-ID"]) == 32
+
+
+async def test_errors_carry_the_request_id(client: QuartClient) -> None:
+    response = await client.get("/missing", headers={"X-Request-ID": "trace-1"})
+    assert (await response.get_json())["request_id"] == "trace-1"
+
+
+async def test_security_headers(client: QuartClient) -> None:
+    response = await client.get("/")
+    assert response.headers["X-Content-Type-Options"] == "nosniff"
+    assert "frame-ancestors 'none'" in response.headers["Content-Security-Policy"]
+    assert response.headers["Referrer-Policy"] == "strict-origin-when-cross-origin"
