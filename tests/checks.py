@@ -1,0 +1,65 @@
+"""Checks of a booted service, shared by the matrix and the harness's own tests."""
+
+from __future__ import annotations
+
+import signal
+
+from .generated import Project
+
+
+def check_serves_real_clients(project: Project) -> None:
+    """Boot *project* and exercise every route it always has, then SIGTERM it."""
+    with project.serve() as service, service.client() as http:
+        live = http.get("/health/live")
+        assert live.status_code == 200
+        assert live.json() == {"status": "ok"}
+
+        ready = http.get("/health/ready")
+        assert ready.status_code == 200, ready.text
+        assert ready.json()["status"] == "ok"
+
+        page = http.get("/")
+        assert page.status_code == 200
+        assert page.headers["content-type"].startswith("text/html")
+        assert 'data-api="/api/messages"' in page.text
+        assert http.get("/static/messages.js").status_code == 200
+
+        created = http.post("/api/messages", json={"text": "over a real socket"})
+        assert created.status_code == 201, created.text
+        message = created.json()
+        assert message["text"] == "over a real socket"
+        assert http.get(f"/api/messages/{message['id']}").json() == message
+        listed = http.get("/api/messages", params={"limit": 5}).json()
+        assert listed["messages"][0] == message
+        assert "over a real socket" in http.get("/").text
+
+        malformed = http.post(
+            "/api/messages",
+            content=b'{"text": ',
+            headers={"Content-Type": "application/json", "X-Request-ID": "bad-1"},
+        )
+        assert malformed.status_code == 400
+        assert malformed.headers["content-type"] == "application/json"
+        assert malformed.json()["request_id"] == "bad-1"
+        assert "not valid JSON" in malformed.json()["message"]
+
+        invalid = http.post("/api/messages", json={"text": ""})
+        assert invalid.status_code == 422
+        assert invalid.json()["details"][0]["loc"] == ["text"]
+
+        oversize = http.post("/api/messages", json={"text": "x" * 100_000})
+        assert oversize.status_code == 413
+        assert oversize.json()["status"] == 413
+
+        missing = http.get("/no/such/route")
+        assert missing.status_code == 404
+        assert missing.json()["status"] == 404
+        assert "Traceback" not in missing.text
+
+        assert http.get("/openapi.json").json()["info"]["title"]
+
+        code, seconds = service.stop(signal.SIGTERM)
+    assert code == 0, service.log()
+    assert seconds < 5, f"SIGTERM took {seconds:.1f}s"
+    assert "shutting down" in service.log()
+    assert "Traceback" not in service.log()

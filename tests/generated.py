@@ -1,0 +1,288 @@
+"""Render, install, check and boot generated services.
+
+Everything here talks to a generated service the way its users do: through
+its own ``pyproject.toml`` (``uv sync`` from its declared dependencies only),
+its own tools (its pinned ruff, its own tests) and ``python -m <package>``
+over real sockets.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import shutil
+import signal
+import subprocess
+import time
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import copier
+import httpx
+from uv import find_uv_bin
+
+TEMPLATE_ROOT = Path(__file__).resolve().parents[1]
+PYENV_VERSIONS = Path(os.environ.get("PYENV_ROOT", Path.home() / ".pyenv")) / "versions"
+# Files in a generated service that are Jinja on purpose (the app's own pages).
+APP_TEMPLATE_DIR = re.compile(r"^src/[a-z0-9_]+/templates/")
+RUNNING_ON = re.compile(r"Running on (https?)://([\d.]+):(\d+)")
+
+
+class CommandFailed(AssertionError):
+    """A command in a generated service failed; the message has its output."""
+
+
+def uv_bin() -> str:
+    """The uv executable (the one running this suite when there is one)."""
+    return os.environ.get("UV") or find_uv_bin()
+
+
+def service_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
+    """Environment for commands in a generated service.
+
+    The suite's own virtual environment is removed so a service never sees
+    a package it did not declare. Interpreters installed by pyenv are put on
+    PATH directly, because pyenv's shims pick a version from the service's
+    ``.python-version`` and then cannot find uv.
+    """
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k
+        not in {"VIRTUAL_ENV", "PYTHONPATH", "PYTHONHOME", "UV_PROJECT_ENVIRONMENT"}
+        and not k.startswith(("PYTEST_", "COV_"))
+    }
+    interpreters = sorted(PYENV_VERSIONS.glob("3.1[2-9]*/bin"), reverse=True)
+    env["PATH"] = os.pathsep.join([*map(str, interpreters), env.get("PATH", "")])
+    env.update(
+        {
+            "UV_NO_PROGRESS": "1",
+            "UV_PYTHON_DOWNLOADS": "never" if interpreters else "automatic",
+            "PYTHONDONTWRITEBYTECODE": "1",
+            "GIT_CONFIG_GLOBAL": os.devnull,
+            "GIT_CONFIG_NOSYSTEM": "1",
+            "GIT_AUTHOR_NAME": "Template Tests",
+            "GIT_AUTHOR_EMAIL": "tests@example.com",
+            "GIT_COMMITTER_NAME": "Template Tests",
+            "GIT_COMMITTER_EMAIL": "tests@example.com",
+        }
+    )
+    env.update(extra or {})
+    return env
+
+
+def run(
+    args: list[str],
+    cwd: Path,
+    *,
+    env: Mapping[str, str] | None = None,
+    timeout: float = 300,
+) -> subprocess.CompletedProcess[str]:
+    """Run *args* in *cwd*; raise :class:`CommandFailed` with the output on error."""
+    result = subprocess.run(
+        args,
+        cwd=cwd,
+        env=service_env(env),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+    if result.returncode != 0:
+        raise CommandFailed(
+            f"`{' '.join(args)}` exited {result.returncode} in {cwd}\n"
+            f"--- stdout\n{result.stdout[-6000:]}\n--- stderr\n{result.stderr[-6000:]}"
+        )
+    return result
+
+
+def snapshot_template(dest: Path) -> Path:
+    """Commit the working tree (uncommitted work included) to a throwaway repo.
+
+    Copier renders a git template at a commit; a snapshot makes the tests
+    render exactly the files on disk, without touching the real repository.
+    """
+    listed = subprocess.run(
+        ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+        cwd=TEMPLATE_ROOT,
+        capture_output=True,
+        check=True,
+    ).stdout.decode()
+    for name in filter(None, listed.split("\0")):
+        source = TEMPLATE_ROOT / name
+        if source.is_file():
+            target = dest / name
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(source, target)
+    run(["git", "init", "-q", "-b", "main"], dest)
+    run(["git", "add", "-A"], dest)
+    run(["git", "commit", "-q", "-m", "template snapshot"], dest)
+    return dest
+
+
+def render(template: Path, dest: Path, answers: Mapping[str, Any]) -> Path:
+    """Render *template* into *dest* with *answers* (defaults for the rest)."""
+    copier.run_copy(
+        str(template),
+        str(dest),
+        data=dict(answers),
+        defaults=True,
+        unsafe=True,
+        vcs_ref="HEAD",
+        quiet=True,
+    )
+    return dest
+
+
+@dataclass
+class Project:
+    """A rendered service on disk."""
+
+    path: Path
+    answers: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def package(self) -> str:
+        """The service's import name, read back from the answers file."""
+        text = (self.path / ".copier-answers.yml").read_text()
+        match = re.search(r"^package_name: (\S+)$", text, re.MULTILINE)
+        assert match, "package_name missing from .copier-answers.yml"
+        return match.group(1)
+
+    @property
+    def python(self) -> Path:
+        """The interpreter of the service's own virtual environment."""
+        return self.path / ".venv" / "bin" / "python"
+
+    def uv(self, *args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
+        """Run ``uv ARGS`` in the service."""
+        return run([uv_bin(), *args], self.path, timeout=timeout)
+
+    def sync(self) -> None:
+        """Install the service's declared dependencies into its own .venv.
+
+        Offline first, from the shared uv cache; online only when the cache
+        lacks something (the first run on a machine).
+        """
+        try:
+            self.uv("sync", "--offline", "--quiet")
+        except CommandFailed:
+            self.uv("sync", "--quiet")
+
+    def files(self) -> Iterator[Path]:
+        """Every generated file (the virtual environment and caches excluded)."""
+        skip = {".venv", ".git", ".pytest_cache", ".ruff_cache", "__pycache__"}
+        for path in sorted(self.path.rglob("*")):
+            if path.is_file() and not skip & set(path.relative_to(self.path).parts):
+                yield path
+
+    def leftover_jinja(self) -> list[str]:
+        """Generated files that still hold template syntax or a .jinja suffix."""
+        problems = []
+        for path in self.files():
+            relative = path.relative_to(self.path).as_posix()
+            if relative.endswith(".jinja"):
+                problems.append(f"{relative}: .jinja suffix left")
+            elif not APP_TEMPLATE_DIR.match(relative):
+                text = path.read_text(errors="replace")
+                problems.extend(
+                    f"{relative}: contains {marker!r}"
+                    for marker in ("{{", "}}", "{%", "%}", "{#")
+                    if marker in text
+                )
+        return problems
+
+    def lint(self) -> None:
+        """The service's own pinned ruff: lint and format check."""
+        self.uv("run", "--offline", "ruff", "check", "--no-cache", ".")
+        self.uv("run", "--offline", "ruff", "format", "--check", "--no-cache", ".")
+
+    def own_tests(self) -> str:
+        """Run the service's generated test suite; return its summary."""
+        result = self.uv(
+            "run", "--offline", "pytest", "-q", "-p", "no:cacheprovider", timeout=600
+        )
+        return result.stdout.strip().splitlines()[-1]
+
+    @contextlib.contextmanager
+    def serve(
+        self, env: Mapping[str, str] | None = None, *, log: Path | None = None
+    ) -> Iterator[Service]:
+        """Boot ``python -m <package>`` on a free port; stop it afterwards."""
+        service = Service(
+            self, dict(env or {}), log or self.path.parent / "service.log"
+        )
+        service.start()
+        try:
+            yield service
+        finally:
+            service.kill()
+
+
+@dataclass
+class Service:
+    """A generated service running in its own process."""
+
+    project: Project
+    env: dict[str, str]
+    log_path: Path
+    process: subprocess.Popen[bytes] | None = None
+    base_url: str = ""
+
+    def start(self, timeout: float = 30) -> None:
+        """Start the process and wait until it answers ``/health/live``."""
+        env = {"HOST": "127.0.0.1", "PORT": "0", **self.env}
+        log = self.log_path.open("wb")
+        self.process = subprocess.Popen(
+            [str(self.project.python), "-m", self.project.package],
+            cwd=self.project.path,
+            env=service_env(env),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        log.close()
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise CommandFailed(
+                    f"service exited {self.process.returncode}:\n{self.log()}"
+                )
+            if match := RUNNING_ON.search(self.log()):
+                self.base_url = f"{match[1]}://{match[2]}:{match[3]}"
+                with contextlib.suppress(httpx.TransportError):
+                    if httpx.get(f"{self.base_url}/health/live").status_code == 200:
+                        return
+            time.sleep(0.05)
+        raise CommandFailed(f"service did not become live in {timeout}s:\n{self.log()}")
+
+    def log(self) -> str:
+        """Everything the service wrote to stdout and stderr so far."""
+        return self.log_path.read_text(errors="replace")
+
+    def client(self, **kwargs: Any) -> httpx.Client:
+        """An HTTP client for the service."""
+        return httpx.Client(base_url=self.base_url, timeout=10, **kwargs)
+
+    def stop(self, sig: int = signal.SIGTERM, timeout: float = 15) -> tuple[int, float]:
+        """Send *sig*; return the exit code and the seconds the exit took."""
+        assert self.process is not None
+        started = time.monotonic()
+        self.process.send_signal(sig)
+        try:
+            code = self.process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+            raise CommandFailed(
+                f"service ignored signal {sig} for {timeout}s:\n{self.log()}"
+            ) from None
+        return code, time.monotonic() - started
+
+    def kill(self) -> None:
+        """Make sure the process is gone."""
+        if self.process is not None and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait()

@@ -1,0 +1,59 @@
+"""The matrix is read from copier.yml, so new questions join it by themselves."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from .matrix import combination_id, combinations, default_answers, load_questions
+
+SAMPLE = """
+_subdirectory: template
+name:
+  type: str
+  default: x
+realtime:
+  type: bool
+  default: true
+broker:
+  type: str
+  when: "{{ realtime }}"
+  choices: [memory, redis]
+  default: memory
+database:
+  type: str
+  choices:
+    SQLite: sqlite
+    None: none
+  default: sqlite
+computed:
+  type: str
+  when: false
+  default: "{{ name }}"
+"""
+
+
+def test_bools_and_choices_multiply_respecting_when(tmp_path: Path) -> None:
+    path = tmp_path / "copier.yml"
+    path.write_text(SAMPLE)
+    found = combinations(path)
+    assert len(found) == 6  # (realtime: 2 brokers + no realtime) x 2 databases
+    assert {"realtime": False, "database": "none"} in found
+    assert {"realtime": True, "broker": "redis", "database": "sqlite"} in found
+    assert all("broker" not in c for c in found if not c["realtime"])
+    assert all("name" not in c and "computed" not in c for c in found)
+    assert default_answers(path) == {
+        "realtime": True,
+        "broker": "memory",
+        "database": "sqlite",
+    }
+    assert combination_id(found[0]) == "realtime,broker=memory,database=sqlite"
+
+
+def test_the_real_matrix_covers_every_choice() -> None:
+    found = combinations()
+    for name, spec in load_questions().items():
+        if spec.get("type") == "bool":
+            assert {c.get(name) for c in found} >= {True, False}
+        elif isinstance(spec.get("choices"), dict):
+            assert {c.get(name) for c in found} >= set(spec["choices"].values())
+    assert default_answers() in found
