@@ -35,9 +35,7 @@ async def test_non_json_body_is_415(client: QuartClient) -> None:
     assert "application/json" in (await response.get_json())["message"]
 
 
-@pytest.mark.parametrize(
-    "overrides", [{"APP_ENV": "testing", "MAX_CONTENT_LENGTH": 1024}]
-)
+@pytest.mark.parametrize("extra_settings", [{"MAX_CONTENT_LENGTH": 1024}])
 async def test_oversize_body_is_413(client: QuartClient) -> None:
     response = await client.post("/api/messages", json={"text": "x" * 2048})
     assert response.status_code == 413
@@ -57,9 +55,7 @@ async def test_wrong_method_is_405_with_allow(client: QuartClient) -> None:
     assert (await response.get_json())["status"] == 405
 
 
-@pytest.mark.parametrize(
-    "overrides", [{"APP_ENV": "testing", "PROPAGATE_EXCEPTIONS": False}]
-)
+@pytest.mark.parametrize("extra_settings", [{"PROPAGATE_EXCEPTIONS": False}])
 async def test_unhandled_exception_is_500_without_details(
     app: Quart, client: QuartClient
 ) -> None:

@@ -74,7 +74,7 @@ async def test_bad_query_is_422(client: QuartClient, query: dict[str, str]) -> N
     assert (await response.get_json())["error"] == "Unprocessable Entity"
 
 
-@pytest.mark.parametrize("overrides", [{"APP_ENV": "testing", "MESSAGES_MAX": 3}])
+@pytest.mark.parametrize("extra_settings", [{"MESSAGES_MAX": 3}])
 async def test_memory_store_keeps_only_the_newest(client: QuartClient) -> None:
     ids = [(await post(client, f"message {n}"))["id"] for n in range(5)]
     assert (await client.get(f"/api/messages/{ids[0]}")).status_code == 404

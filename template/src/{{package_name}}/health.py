@@ -16,6 +16,8 @@ from pydantic import BaseModel
 from quart import Blueprint, Quart, current_app
 from quart_schema import tag, validate_response
 
+from .lifecycle import is_shutting_down
+
 logger = logging.getLogger(__name__)
 
 bp = Blueprint("health", __name__, url_prefix="/health")
@@ -71,7 +73,7 @@ async def ready() -> Readiness | tuple[Readiness, int]:
     )
     results = await asyncio.gather(*(_run_check(check) for check in checks.values()))
     report = dict(zip(checks, results, strict=True))
-    if current_app.extensions.get("shutting_down"):
+    if is_shutting_down(current_app):
         report["server"] = "error: shutting down"
     if all(result == "ok" for result in report.values()):
         return Readiness(status="ok", checks=report)
