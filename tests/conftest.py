@@ -10,14 +10,19 @@ from __future__ import annotations
 
 import os
 import re
+import socket
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlparse
 
 import pytest
 
 from .generated import Project, render, snapshot_template
 from .matrix import combination_id, combinations, default_answers
+
+REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 
 
 @pytest.fixture(scope="session")
@@ -26,8 +31,11 @@ def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return snapshot_template(tmp_path_factory.mktemp("template"))
 
 
-def matrix_params() -> list[Any]:
-    """One pytest param per combination, grouped per combination for xdist."""
+def matrix_params(
+    where: Callable[[dict[str, Any]], bool] = lambda answers: True,
+) -> list[Any]:
+    """One pytest param per combination (those *where* accepts), grouped per
+    combination for xdist so each is rendered and installed on one worker."""
     return [
         pytest.param(
             answers,
@@ -35,6 +43,7 @@ def matrix_params() -> list[Any]:
             marks=pytest.mark.xdist_group(combination_id(answers)),
         )
         for answers in combinations()
+        if where(answers)
     ]
 
 
@@ -86,3 +95,21 @@ def default_project(projects: ProjectFactory) -> Project:
 def in_ci() -> bool:
     """Whether the suite runs in CI, where a missing service fails, not skips."""
     return os.environ.get("CI", "").lower() in {"1", "true", "yes"}
+
+
+def service_available(url: str, service: str, in_ci: bool) -> None:
+    """Skip (or under CI fail) unless something answers at *url*."""
+    parsed = urlparse(url)
+    try:
+        socket.create_connection((parsed.hostname, parsed.port), timeout=2).close()
+    except OSError as error:
+        message = f"{service} at {url} does not answer: {error}"
+        if in_ci:
+            pytest.fail(f"{message} (CI=true: required, not skipped)")
+        pytest.skip(message)
+
+
+@pytest.fixture(scope="session")
+def redis_available(in_ci: bool) -> None:
+    """Redis for the broker tests (``TEST_REDIS_URL``, default on loopback)."""
+    service_available(REDIS_URL, "Redis", in_ci)

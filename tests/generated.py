@@ -190,7 +190,7 @@ class Project:
                 text = path.read_text(errors="replace")
                 problems.extend(
                     f"{relative}: contains {marker!r}"
-                    for marker in ("{{", "}}", "{%", "%}", "{#")
+                    for marker in ("{{", "{%", "{#")
                     if marker in text
                 )
         return problems
