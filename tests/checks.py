@@ -50,6 +50,7 @@ def check_serves_real_clients(project: Project) -> None:
         oversize = http.post("/api/messages", json={"text": "x" * 100_000})
         assert oversize.status_code == 413
         assert oversize.json()["status"] == 413
+        assert oversize.headers["connection"] == "close"
 
         missing = http.get("/no/such/route")
         assert missing.status_code == 404

@@ -40,6 +40,7 @@ async def test_oversize_body_is_413(client: QuartClient) -> None:
     response = await client.post("/api/messages", json={"text": "x" * 2048})
     assert response.status_code == 413
     assert (await response.get_json())["status"] == 413
+    assert response.headers["Connection"] == "close"
 
 
 async def test_unknown_route_is_404_json(client: QuartClient) -> None:

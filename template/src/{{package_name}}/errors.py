@@ -19,6 +19,7 @@ from werkzeug.exceptions import (
     HTTPException,
     InternalServerError,
     MethodNotAllowed,
+    RequestEntityTooLarge,
 )
 from werkzeug.http import HTTP_STATUS_CODES
 
@@ -77,6 +78,10 @@ async def handle_http_exception(error: HTTPException) -> Response:
     response = error_response(error.code or 500, error.description or "")
     if isinstance(error, MethodNotAllowed) and error.valid_methods:
         response.headers["Allow"] = ", ".join(error.valid_methods)
+    if isinstance(error, RequestEntityTooLarge) and request.http_version < "2":
+        # The unread body makes the connection unusable: say so, or the client
+        # may send its next request down a connection the server is closing.
+        response.headers["Connection"] = "close"
     return response
 
 
