@@ -7,9 +7,9 @@ import signal
 from .generated import Project
 
 
-def check_serves_real_clients(project: Project) -> None:
+def check_serves_real_clients(project: Project, env: dict[str, str]) -> None:
     """Boot *project* and exercise every route it always has, then SIGTERM it."""
-    with project.serve() as service, service.client() as http:
+    with project.serve(env) as service, service.client() as http:
         live = http.get("/health/live")
         assert live.status_code == 200
         assert live.json() == {"status": "ok"}

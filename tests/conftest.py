@@ -8,17 +8,19 @@ combination's tests together); uv's cache is shared by all of them.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import socket
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
 import pytest
 
+from .databases import DatabaseUnavailable, scratch_database, server_url
 from .generated import Project, render, snapshot_template
 from .matrix import combination_id, combinations, default_answers
 
@@ -113,3 +115,41 @@ def service_available(url: str, service: str, in_ci: bool) -> None:
 def redis_available(in_ci: bool) -> None:
     """Redis for the broker tests (``TEST_REDIS_URL``, default on loopback)."""
     service_available(REDIS_URL, "Redis", in_ci)
+
+
+class Databases:
+    """Databases of a test's own for the services it boots, dropped after it."""
+
+    def __init__(self, stack: contextlib.ExitStack, directory: Path, in_ci: bool):
+        self.stack = stack
+        self.directory = directory
+        self.in_ci = in_ci
+
+    def env(self, answers: dict[str, Any]) -> dict[str, str]:
+        """``DATABASE_URL`` of a fresh database for a service with *answers*."""
+        kind = answers.get("database", "none")
+        if kind == "none":
+            return {}
+        try:
+            url = self.stack.enter_context(scratch_database(kind, self.directory))
+        except DatabaseUnavailable as error:
+            if self.in_ci:
+                pytest.fail(f"{error} (CI=true: required, not skipped)")
+            pytest.skip(str(error))
+        return {"DATABASE_URL": url}
+
+
+@pytest.fixture
+def databases(tmp_path: Path, in_ci: bool) -> Iterator[Databases]:
+    """Make databases for the test's services; drop them when it ends."""
+    with contextlib.ExitStack() as stack:
+        yield Databases(stack, tmp_path, in_ci)
+
+
+def own_test_env(answers: dict[str, Any]) -> dict[str, str]:
+    """Environment for a service's own tests: the servers they may need."""
+    kind = answers.get("database", "none")
+    env = {"TEST_REDIS_URL": REDIS_URL}
+    if kind in {"postgresql", "mysql"}:
+        env["TEST_DATABASE_URL"] = server_url(kind)
+    return env

@@ -31,6 +31,17 @@ APP_TEMPLATE_DIR = re.compile(r"^src/[a-z0-9_]+/templates/")
 RUNNING_ON = re.compile(r"Running on (https?)://([\d.]+):(\d+)")
 
 
+HIDDEN_VARIABLES = {
+    "VIRTUAL_ENV",
+    "PYTHONPATH",
+    "PYTHONHOME",
+    "UV_PROJECT_ENVIRONMENT",
+    # Services must write bytecode, or every process start compiles all its
+    # imports again: seconds each, for hundreds of processes in a run.
+    "PYTHONDONTWRITEBYTECODE",
+}
+
+
 class CommandFailed(AssertionError):
     """A command in a generated service failed; the message has its output."""
 
@@ -51,9 +62,7 @@ def service_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
     env = {
         k: v
         for k, v in os.environ.items()
-        if k
-        not in {"VIRTUAL_ENV", "PYTHONPATH", "PYTHONHOME", "UV_PROJECT_ENVIRONMENT"}
-        and not k.startswith(("PYTEST_", "COV_"))
+        if k not in HIDDEN_VARIABLES and not k.startswith(("PYTEST_", "COV_"))
     }
     interpreters = sorted(PYENV_VERSIONS.glob("3.1[2-9]*/bin"), reverse=True)
     env["PATH"] = os.pathsep.join([*map(str, interpreters), env.get("PATH", "")])
@@ -61,7 +70,6 @@ def service_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
         {
             "UV_NO_PROGRESS": "1",
             "UV_PYTHON_DOWNLOADS": "never" if interpreters else "automatic",
-            "PYTHONDONTWRITEBYTECODE": "1",
             "GIT_CONFIG_GLOBAL": os.devnull,
             "GIT_CONFIG_NOSYSTEM": "1",
             "GIT_AUTHOR_NAME": "Template Tests",
@@ -200,10 +208,13 @@ class Project:
         self.uv("run", "--offline", "ruff", "check", "--no-cache", ".")
         self.uv("run", "--offline", "ruff", "format", "--check", "--no-cache", ".")
 
-    def own_tests(self) -> str:
+    def own_tests(self, env: Mapping[str, str] | None = None) -> str:
         """Run the service's generated test suite; return its summary."""
-        result = self.uv(
-            "run", "--offline", "pytest", "-q", "-p", "no:cacheprovider", timeout=600
+        result = run(
+            [uv_bin(), "run", "--offline", "pytest", "-q", "-p", "no:cacheprovider"],
+            self.path,
+            env=env,
+            timeout=600,
         )
         return result.stdout.strip().splitlines()[-1]
 

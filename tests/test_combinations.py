@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 
 from .checks import check_serves_real_clients
+from .conftest import Databases, own_test_env
 from .generated import Project
 
 pytestmark = pytest.mark.slow
@@ -25,11 +26,11 @@ def test_lints_clean_with_its_own_ruff(project: Project) -> None:
 
 
 def test_its_own_tests_pass(project: Project) -> None:
-    summary = project.own_tests()
+    summary = project.own_tests(own_test_env(project.answers))
     assert " passed" in summary
     assert "failed" not in summary
     assert "error" not in summary
 
 
-def test_boots_and_serves_real_clients(project: Project) -> None:
-    check_serves_real_clients(project)
+def test_boots_and_serves_real_clients(project: Project, databases: Databases) -> None:
+    check_serves_real_clients(project, databases.env(project.answers))

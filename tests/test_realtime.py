@@ -16,18 +16,21 @@ import httpx
 import pytest
 import websockets
 
-from .conftest import ProjectFactory, matrix_params
+from .conftest import Databases, ProjectFactory, matrix_params
 from .realtime import event_stream, ws_message, ws_url
 
 pytestmark = pytest.mark.slow
 
 REALTIME = matrix_params(lambda a: a.get("websockets") or a.get("sse"))
 REDIS = matrix_params(lambda a: a.get("broker") == "redis")
+WS_MAX_MESSAGE_SIZE = 1024
+GRACE = 3.0
 
 
-def settings(answers: dict[str, Any]) -> dict[str, str]:
-    """Environment for a booted service: debug logs, its own Redis prefix."""
-    env = {"LOG_LEVEL": "DEBUG"}
+def settings(answers: dict[str, Any], databases: Databases) -> dict[str, str]:
+    """Environment for a booted service: debug logs, its own database and
+    Redis prefix."""
+    env = {"LOG_LEVEL": "DEBUG", **databases.env(answers)}
     if answers.get("broker") == "redis":
         env["REDIS_PREFIX"] = f"template-test-{uuid.uuid4().hex}:"
     return env
@@ -55,85 +58,108 @@ async def post(base_url: str, text: str) -> dict[str, Any]:
     return response.json()
 
 
-@pytest.mark.parametrize("answers", REALTIME)
-def test_every_client_gets_every_message_in_order(
-    projects: ProjectFactory, answers: dict[str, Any]
-) -> None:
-    project = projects.installed(answers)
-
-    async def scenario(base_url: str) -> None:
-        async with AsyncExitStack() as stack:
-            sockets, streams = await subscribe_all(stack, answers, base_url)
-            posted = [await post(base_url, f"message {n}") for n in range(5)]
-            for socket in sockets:
-                frames = [await ws_message(socket) for _ in posted]
-                assert frames == [{"type": "message", "data": m} for m in posted]
-            for stream in streams:
-                assert [await stream.next_message() for _ in posted] == posted
-
-    with project.serve(settings(answers)) as service:
-        asyncio.run(scenario(service.base_url))
+async def fan_out(answers: dict[str, Any], base_url: str) -> None:
+    """Every connected client gets every posted message, in order."""
+    async with AsyncExitStack() as stack:
+        sockets, streams = await subscribe_all(stack, answers, base_url)
+        posted = [await post(base_url, f"message {n}") for n in range(5)]
+        for socket in sockets:
+            frames = [await ws_message(socket) for _ in posted]
+            assert frames == [{"type": "message", "data": m} for m in posted]
+        for stream in streams:
+            assert [await stream.next_message() for _ in posted] == posted
 
 
-@pytest.mark.parametrize("answers", matrix_params(lambda a: a.get("websockets")))
-def test_websocket_frames_errors_and_size_limit(
-    projects: ProjectFactory, answers: dict[str, Any]
-) -> None:
-    project = projects.installed(answers)
+async def websocket_frames(base_url: str) -> None:
+    """Invalid frames get error frames; a frame over the limit closes 1009."""
+    async with websockets.connect(ws_url(base_url)) as socket:
+        await socket.send("{not json")
+        error = await ws_message(socket)
+        assert error["type"] == "error"
+        assert "Invalid JSON" in error["error"]
+        await socket.send(json.dumps({"text": ""}))
+        assert (await ws_message(socket))["type"] == "error"
+        await socket.send(json.dumps({"text": "posted over the socket"}))
+        echoed = await ws_message(socket)
+        assert echoed["type"] == "message"
+        async with httpx.AsyncClient(base_url=base_url) as http:
+            stored = await http.get(f"/api/messages/{echoed['data']['id']}")
+        assert stored.json() == echoed["data"]
 
-    async def scenario(base_url: str) -> None:
-        async with websockets.connect(ws_url(base_url)) as socket:
-            await socket.send("{not json")
-            error = await ws_message(socket)
-            assert error["type"] == "error"
-            assert "Invalid JSON" in error["error"]
-            await socket.send(json.dumps({"text": ""}))
-            assert (await ws_message(socket))["type"] == "error"
-            await socket.send(json.dumps({"text": "posted over the socket"}))
-            echoed = await ws_message(socket)
-            assert echoed["type"] == "message"
-            async with httpx.AsyncClient(base_url=base_url) as http:
-                stored = await http.get(f"/api/messages/{echoed['data']['id']}")
-            assert stored.json() == echoed["data"]
+        await socket.send("x" * (WS_MAX_MESSAGE_SIZE + 1))
+        with pytest.raises(websockets.ConnectionClosed) as closed:
+            await ws_message(socket)
+        assert closed.value.rcvd is not None
+        assert closed.value.rcvd.code == 1009
 
-            await socket.send("x" * 2048)
+
+async def sse_reconnect(base_url: str) -> None:
+    """A stream that reconnects with Last-Event-ID misses nothing."""
+    async with event_stream(base_url) as stream:
+        first = await post(base_url, "before the drop")
+        assert await stream.next_message() == first
+    missed = [await post(base_url, f"while away {n}") for n in range(3)]
+    async with event_stream(base_url, last_event_id=first["id"]) as stream:
+        replayed = [await stream.next_message() for _ in missed]
+        assert replayed == missed
+        live = await post(base_url, "after the reconnect")
+        assert await stream.next_message() == live
+
+
+async def sigterm(answers: dict[str, Any], service: Any) -> None:
+    """SIGTERM ends every open WebSocket (1001) and stream (event: close)."""
+    async with AsyncExitStack() as stack:
+        sockets, streams = await subscribe_all(stack, answers, service.base_url)
+        service.process.send_signal(signal.SIGTERM)
+        for socket in sockets:
             with pytest.raises(websockets.ConnectionClosed) as closed:
                 await ws_message(socket)
             assert closed.value.rcvd is not None
-            assert closed.value.rcvd.code == 1009
+            assert closed.value.rcvd.code == 1001
+            assert closed.value.rcvd.reason == "server shutting down"
+        for stream in streams:
+            while "comment" in (event := await stream.next()):
+                pass  # keep-alive comments may come first
+            assert event["event"] == "close", event
+            assert json.loads(event["data"]) == {"reason": "server shutting down"}
 
-    with project.serve({**settings(answers), "WS_MAX_MESSAGE_SIZE": "1024"}) as service:
-        asyncio.run(scenario(service.base_url))
-        assert "Traceback" not in service.log()
 
-
-@pytest.mark.parametrize("answers", matrix_params(lambda a: a.get("sse")))
-def test_sse_reconnect_with_last_event_id_misses_nothing(
-    projects: ProjectFactory, answers: dict[str, Any]
+@pytest.mark.parametrize("answers", REALTIME)
+def test_realtime_over_real_sockets(
+    projects: ProjectFactory, answers: dict[str, Any], databases: Databases
 ) -> None:
+    """One boot per combination: fan-out, frames, replay, then SIGTERM."""
     project = projects.installed(answers)
-
-    async def scenario(base_url: str) -> None:
-        async with event_stream(base_url) as stream:
-            first = await post(base_url, "before the drop")
-            assert await stream.next_message() == first
-        missed = [await post(base_url, f"while away {n}") for n in range(3)]
-        async with event_stream(base_url, last_event_id=first["id"]) as stream:
-            replayed = [await stream.next_message() for _ in missed]
-            assert replayed == missed
-            live = await post(base_url, "after the reconnect")
-            assert await stream.next_message() == live
-
-    with project.serve({**settings(answers), "SSE_KEEPALIVE": "0.2"}) as service:
-        asyncio.run(scenario(service.base_url))
+    env = {
+        **settings(answers, databases),
+        "WS_MAX_MESSAGE_SIZE": str(WS_MAX_MESSAGE_SIZE),
+        "SSE_KEEPALIVE": "0.2",
+        "GRACEFUL_TIMEOUT": str(GRACE),
+    }
+    with project.serve(env) as service:
+        asyncio.run(fan_out(answers, service.base_url))
+        if answers.get("websockets"):
+            asyncio.run(websocket_frames(service.base_url))
+        if answers.get("sse"):
+            asyncio.run(sse_reconnect(service.base_url))
+        started = time.monotonic()
+        asyncio.run(sigterm(answers, service))
+        assert service.process is not None
+        code = service.process.wait(GRACE + 5)
+        assert time.monotonic() - started < GRACE + 2
+    assert code == 0, service.log()
+    assert "Traceback" not in service.log()
 
 
 @pytest.mark.parametrize("answers", REDIS)
 def test_redis_fans_out_across_processes(
-    projects: ProjectFactory, answers: dict[str, Any], redis_available: None
+    projects: ProjectFactory,
+    answers: dict[str, Any],
+    redis_available: None,
+    databases: Databases,
 ) -> None:
     project = projects.installed(answers)
-    env = settings(answers)
+    env = settings(answers, databases)
     first_log = project.path.parent / "first.log"
     second_log = project.path.parent / "second.log"
 
@@ -155,36 +181,3 @@ def test_redis_fans_out_across_processes(
         project.serve(env, log=second_log) as second,
     ):
         asyncio.run(scenario(first.base_url, second.base_url))
-
-
-@pytest.mark.parametrize("answers", REALTIME)
-def test_sigterm_ends_open_streams_within_the_grace_period(
-    projects: ProjectFactory, answers: dict[str, Any]
-) -> None:
-    project = projects.installed(answers)
-    grace = 3.0
-
-    async def scenario(service: Any) -> float:
-        async with AsyncExitStack() as stack:
-            sockets, streams = await subscribe_all(stack, answers, service.base_url)
-            started = time.monotonic()
-            service.process.send_signal(signal.SIGTERM)
-            for socket in sockets:
-                with pytest.raises(websockets.ConnectionClosed) as closed:
-                    await ws_message(socket)
-                assert closed.value.rcvd is not None
-                assert closed.value.rcvd.code == 1001
-                assert closed.value.rcvd.reason == "server shutting down"
-            for stream in streams:
-                event = await stream.next()
-                assert event["event"] == "close", event
-                assert json.loads(event["data"]) == {"reason": "server shutting down"}
-            return time.monotonic() - started
-
-    env = {**settings(answers), "GRACEFUL_TIMEOUT": str(grace)}
-    with project.serve(env) as service:
-        asyncio.run(scenario(service))
-        assert service.process is not None
-        code = service.process.wait(grace + 5)
-    assert code == 0, service.log()
-    assert "Traceback" not in service.log()

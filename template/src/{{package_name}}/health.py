@@ -50,7 +50,8 @@ async def _run_check(check: ReadinessCheck) -> str:
     except TimeoutError:
         return f"error: no answer within {CHECK_TIMEOUT:g}s"
     except Exception as error:  # noqa: BLE001 - any failure means "not ready"
-        return f"error: {type(error).__name__}: {error}"
+        summary = str(error).partition("\n")[0]  # drivers add pages of detail
+        return f"error: {type(error).__name__}: {summary}"
     return "ok"
 
 

@@ -7,6 +7,8 @@ from datetime import datetime
 from pydantic import BaseModel, ConfigDict, Field
 
 MESSAGE_MAX_LENGTH = 2000
+# Ids are 64-bit integers in every store; a larger number names no message.
+MAX_MESSAGE_ID = 2**63 - 1
 
 
 class MessageIn(BaseModel):
@@ -20,7 +22,7 @@ class MessageIn(BaseModel):
 class Message(BaseModel):
     """A stored message."""
 
-    id: int = Field(ge=1)
+    id: int = Field(ge=1, le=MAX_MESSAGE_ID)
     text: str
     created_at: datetime
 
@@ -40,4 +42,4 @@ class PageQuery(BaseModel):
     """Query string of ``GET /api/messages``."""
 
     limit: int = Field(default=50, ge=1, le=200)
-    before: int | None = Field(default=None, ge=1)
+    before: int | None = Field(default=None, ge=1, le=MAX_MESSAGE_ID)
