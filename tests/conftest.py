@@ -55,7 +55,8 @@ class ProjectFactory:
     def __init__(self, template: Path, root: Path) -> None:
         self.template = template
         self.root = root
-        self.cache: dict[str, Project] = {}
+        self.renderings: dict[str, Project] = {}
+        self.installs: dict[str, Project] = {}
 
     def rendered(self, answers: dict[str, Any], name: str | None = None) -> Project:
         """A project rendered with *answers* (not installed)."""
@@ -63,14 +64,24 @@ class ProjectFactory:
         dest = Path(tempfile.mkdtemp(prefix=f"{slug}-", dir=self.root)) / "service"
         return Project(render(self.template, dest, answers), answers)
 
-    def installed(self, answers: dict[str, Any]) -> Project:
-        """A project rendered with *answers* and synced, shared per worker."""
+    def rendering(self, answers: dict[str, Any]) -> Project:
+        """The project rendered with *answers*, once per worker."""
         key = combination_id(answers)
-        if key not in self.cache:
-            project = self.rendered(answers)
+        if key not in self.renderings:
+            self.renderings[key] = self.rendered(answers)
+        return self.renderings[key]
+
+    def installed(self, answers: dict[str, Any]) -> Project:
+        """A synced project that runs exactly as one rendered with *answers*.
+
+        Combinations whose runtime files are identical share one install.
+        """
+        project = self.rendering(answers)
+        fingerprint = project.runtime_fingerprint()
+        if fingerprint not in self.installs:
             project.sync()
-            self.cache[key] = project
-        return self.cache[key]
+            self.installs[fingerprint] = project
+        return self.installs[fingerprint]
 
 
 @pytest.fixture(scope="session")
@@ -82,8 +93,14 @@ def projects(
 
 
 @pytest.fixture(scope="session", params=matrix_params())
+def rendering(request: pytest.FixtureRequest, projects: ProjectFactory) -> Project:
+    """The service rendered for one combination of the matrix."""
+    return projects.rendering(request.param)
+
+
+@pytest.fixture(scope="session", params=matrix_params())
 def project(request: pytest.FixtureRequest, projects: ProjectFactory) -> Project:
-    """A rendered and installed service for one combination of the matrix."""
+    """An installed service that runs as one combination of the matrix."""
     return projects.installed(request.param)
 
 

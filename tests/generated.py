@@ -9,11 +9,13 @@ over real sockets.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
 import re
 import shutil
 import signal
 import subprocess
+import sys
 import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
@@ -40,6 +42,12 @@ HIDDEN_VARIABLES = {
     # imports again: seconds each, for hundreds of processes in a run.
     "PYTHONDONTWRITEBYTECODE",
 }
+
+
+# Generated files that never change how the service runs.
+NOT_RUNTIME = frozenset(
+    {"README.md", ".copier-answers.yml", ".pre-commit-config.yaml", ".gitignore"}
+)
 
 
 class CommandFailed(AssertionError):
@@ -204,9 +212,28 @@ class Project:
         return problems
 
     def lint(self) -> None:
-        """The service's own pinned ruff: lint and format check."""
-        self.uv("run", "--offline", "ruff", "check", "--no-cache", ".")
-        self.uv("run", "--offline", "ruff", "format", "--check", "--no-cache", ".")
+        """Ruff, at the version the service pins, with the service's config.
+
+        The suite's ruff is pinned to the same version (``test_pins_agree``),
+        so linting needs no installed service.
+        """
+        ruff = [sys.executable, "-m", "ruff"]
+        run([*ruff, "check", "--no-cache", "."], self.path)
+        run([*ruff, "format", "--check", "--no-cache", "."], self.path)
+
+    def runtime_fingerprint(self) -> str:
+        """A hash of every file that can change how the service runs.
+
+        Combinations that differ only in documentation, CI or packaging files
+        share one installed service for the tests that boot it.
+        """
+        digest = hashlib.sha256()
+        for path in self.files():
+            relative = path.relative_to(self.path).as_posix()
+            if relative in NOT_RUNTIME or relative.startswith(".github/"):
+                continue
+            digest.update(relative.encode() + b"\0" + path.read_bytes() + b"\0")
+        return digest.hexdigest()
 
     def own_tests(self, env: Mapping[str, str] | None = None) -> str:
         """Run the service's generated test suite; return its summary."""

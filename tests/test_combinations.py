@@ -4,6 +4,7 @@ and boots under Hypercorn, answering real HTTP clients over real sockets."""
 from __future__ import annotations
 
 import pytest
+import yaml
 
 from .checks import check_serves_real_clients
 from .conftest import Databases, own_test_env
@@ -12,17 +13,17 @@ from .generated import Project
 pytestmark = pytest.mark.slow
 
 
-def test_renders_without_template_leftovers(project: Project) -> None:
-    assert project.leftover_jinja() == []
-    answers = (project.path / ".copier-answers.yml").read_text()
-    assert "_commit:" in answers
-    assert "_src_path:" in answers
-    for name, value in project.answers.items():
-        assert f"{name}: " in answers, f"{name}={value} not recorded"
+def test_renders_without_template_leftovers(rendering: Project) -> None:
+    assert rendering.leftover_jinja() == []
+    answers = yaml.safe_load((rendering.path / ".copier-answers.yml").read_text())
+    assert answers["_commit"]
+    assert answers["_src_path"]
+    for name, value in rendering.answers.items():
+        assert answers[name] == value, f"{name}={value} not recorded"
 
 
-def test_lints_clean_with_its_own_ruff(project: Project) -> None:
-    project.lint()
+def test_lints_clean_with_its_pinned_ruff(rendering: Project) -> None:
+    rendering.lint()
 
 
 def test_its_own_tests_pass(project: Project) -> None:

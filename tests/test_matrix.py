@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 from .matrix import combination_id, combinations, default_answers, load_questions
@@ -59,3 +60,20 @@ def test_the_real_matrix_covers_every_choice() -> None:
         elif isinstance(spec.get("choices"), dict):
             assert {c.get(name) for c in found} >= set(spec["choices"].values())
     assert default_answers() in found
+
+
+def test_pins_agree() -> None:
+    """The suite lints services with its own ruff: it must be the one they pin."""
+    root = Path(__file__).resolve().parents[1]
+    suite = re.search(r'"ruff==([\d.]+)"', (root / "pyproject.toml").read_text())
+    service = re.search(
+        r'"ruff==([\d.]+)"', (root / "template" / "pyproject.toml.jinja").read_text()
+    )
+    hook = re.search(
+        r"ruff-pre-commit\n\s+#.*\n\s+rev: v([\d.]+)",
+        (root / "template" / ".pre-commit-config.yaml").read_text(),
+    )
+    assert suite, "no ruff pin in pyproject.toml"
+    assert service, "no ruff pin in template/pyproject.toml.jinja"
+    assert hook, "no ruff-pre-commit rev in the template"
+    assert suite[1] == service[1] == hook[1]
