@@ -54,6 +54,17 @@ def execute(kind: str, statement: str) -> None:
         raise DatabaseUnavailable(f"{kind} at {server_url(kind)}: {error}") from error
 
 
+def connections(kind: str, name: str) -> int:
+    """How many sessions are connected to PostgreSQL database *name*."""
+    assert kind == "postgresql"
+    with psycopg.connect(server_url(kind), autocommit=True) as connection:
+        row = connection.execute(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = %s", (name,)
+        ).fetchone()
+    assert row is not None
+    return int(row[0])
+
+
 def url_for(kind: str, name: str) -> str:
     """The URL of database *name* on the *kind* server."""
     return urlparse(server_url(kind))._replace(path=f"/{name}").geturl()

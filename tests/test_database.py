@@ -18,6 +18,7 @@ pytestmark = pytest.mark.slow
 
 WITH_DATABASE = matrix_params(lambda a: a.get("database", "none") != "none")
 SERVER_DATABASES = matrix_params(lambda a: a.get("database") in {"postgresql", "mysql"})
+POOL_SIZE = 3
 PRODUCTION = {"APP_ENV": "production", "SECRET_KEY": "template-tests-secret"}
 
 
@@ -87,7 +88,8 @@ def test_database_outage_and_recovery(
     kind = answers["database"]
     env = databases.env(answers)
     name = env["DATABASE_URL"].rsplit("/", 1)[1]
-    with project.serve({**env, "DB_CONNECT_TIMEOUT": "2"}) as service:
+    env = {**env, "DB_CONNECT_TIMEOUT": "2", "DB_POOL_SIZE": str(POOL_SIZE)}
+    with project.serve(env) as service:
         with service.client() as http:
             assert (
                 http.post("/api/messages", json={"text": "before"}).status_code == 201
@@ -108,6 +110,10 @@ def test_database_outage_and_recovery(
 
             servers.create(kind, name)  # it comes back (empty: migrate it)
             wait_for(http, "/health/ready", 200)
+            for _ in range(20):
+                http.get("/api/messages")
+            if kind == "postgresql":  # the pool holds at most DB_POOL_SIZE
+                assert servers.connections(kind, name) <= POOL_SIZE
             assert http.post("/api/messages", json={"text": "after"}).status_code == 201
         assert service.stop()[0] == 0
     assert "Traceback" not in service.log()
