@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from typing import Any
 
 import pytest
 
-from .generated import Project
+from .conftest import Databases, ProjectFactory
+from .matrix import combination_id, default_answers, load_questions
 
 pytestmark = pytest.mark.slow
 
@@ -16,10 +18,31 @@ MAX_EXAMPLES = 40
 SEED = 20261122
 
 
+def one_per_database() -> list[Any]:
+    """The default answers with each database: the fuzzed services."""
+    defaults = default_answers()
+    choices = load_questions()["database"]["choices"].values()
+    return [
+        pytest.param(
+            {**defaults, "database": database},
+            id=f"database={database}",
+            marks=pytest.mark.xdist_group(
+                combination_id({**defaults, "database": database})
+            ),
+        )
+        for database in choices
+    ]
+
+
+@pytest.mark.parametrize("answers", one_per_database())
 def test_schemathesis_finds_no_server_error_or_schema_violation(
-    default_project: Project, tmp_path_factory: pytest.TempPathFactory
+    projects: ProjectFactory,
+    answers: dict[str, Any],
+    databases: Databases,
+    tmp_path_factory: pytest.TempPathFactory,
 ) -> None:
-    with default_project.serve() as service:
+    project = projects.installed(answers)
+    with project.serve(databases.env(answers)) as service:
         result = subprocess.run(
             [
                 sys.executable,

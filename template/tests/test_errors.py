@@ -24,6 +24,13 @@ async def test_wrong_type_is_422(client: QuartClient) -> None:
     assert (await response.get_json())["details"][0]["type"] == "string_type"
 
 
+async def test_nul_character_is_422(client: QuartClient) -> None:
+    response = await client.post("/api/messages", json={"text": "a\x00b"})
+    assert response.status_code == 422
+    detail = (await response.get_json())["details"][0]
+    assert detail["type"] == "string_pattern_mismatch"
+
+
 async def test_unknown_field_is_422(client: QuartClient) -> None:
     response = await client.post("/api/messages", json={"text": "a", "extra": 1})
     assert response.status_code == 422

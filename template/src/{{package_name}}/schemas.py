@@ -16,7 +16,10 @@ class MessageIn(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    text: str = Field(min_length=1, max_length=MESSAGE_MAX_LENGTH)
+    # NUL is the one character no database stores in text: refuse it here.
+    text: str = Field(
+        min_length=1, max_length=MESSAGE_MAX_LENGTH, pattern=r"^[^\x00]*$"
+    )
 
 
 class Message(BaseModel):
