@@ -116,16 +116,20 @@ def in_ci() -> bool:
     return os.environ.get("CI", "").lower() in {"1", "true", "yes"}
 
 
+def missing(message: str, in_ci: bool) -> None:
+    """A service a test needs is missing: skip it, or under CI fail it."""
+    if in_ci:
+        pytest.fail(f"{message} (CI=true: required, not skipped)")
+    pytest.skip(message)
+
+
 def service_available(url: str, service: str, in_ci: bool) -> None:
     """Skip (or under CI fail) unless something answers at *url*."""
     parsed = urlparse(url)
     try:
         socket.create_connection((parsed.hostname, parsed.port), timeout=2).close()
     except OSError as error:
-        message = f"{service} at {url} does not answer: {error}"
-        if in_ci:
-            pytest.fail(f"{message} (CI=true: required, not skipped)")
-        pytest.skip(message)
+        missing(f"{service} at {url} does not answer: {error}", in_ci)
 
 
 @pytest.fixture(scope="session")
@@ -150,9 +154,7 @@ class Databases:
         try:
             url = self.stack.enter_context(scratch_database(kind, self.directory))
         except DatabaseUnavailable as error:
-            if self.in_ci:
-                pytest.fail(f"{error} (CI=true: required, not skipped)")
-            pytest.skip(str(error))
+            missing(str(error), self.in_ci)
         return {"DATABASE_URL": url}
 
 
