@@ -56,7 +56,8 @@ class ProjectFactory:
         self.template = template
         self.root = root
         self.renderings: dict[str, Project] = {}
-        self.installs: dict[str, Project] = {}
+        self.installs: dict[str, Project] = {}  # by runtime fingerprint
+        self.installed_for: dict[str, Project] = {}  # by combination id
 
     def rendered(self, answers: dict[str, Any], name: str | None = None) -> Project:
         """A project rendered with *answers* (not installed)."""
@@ -76,12 +77,15 @@ class ProjectFactory:
 
         Combinations whose runtime files are identical share one install.
         """
-        project = self.rendering(answers)
-        fingerprint = project.runtime_fingerprint()
-        if fingerprint not in self.installs:
-            project.sync()
-            self.installs[fingerprint] = project
-        return self.installs[fingerprint]
+        key = combination_id(answers)
+        if key not in self.installed_for:
+            project = self.rendering(answers)
+            fingerprint = project.runtime_fingerprint()  # hashes every file
+            if fingerprint not in self.installs:
+                project.sync()
+                self.installs[fingerprint] = project
+            self.installed_for[key] = self.installs[fingerprint]
+        return self.installed_for[key]
 
 
 @pytest.fixture(scope="session")
