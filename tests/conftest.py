@@ -13,6 +13,7 @@ import os
 import re
 import socket
 import tempfile
+import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -33,19 +34,48 @@ def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return snapshot_template(tmp_path_factory.mktemp("template"))
 
 
+# Questions that choose how a service is served, not what its code and tests
+# are (see SERVING_ONLY in generated.py). Combinations that differ only in
+# them run on one xdist worker, where they share one install and one run of
+# the service's own tests. Scheduling only: each still renders, lints and
+# boots on its own.
+SERVING_QUESTIONS = frozenset({"http"})
+
+
+def worker_group(answers: dict[str, Any]) -> str:
+    """The xdist group of a combination: its answers but the serving ones."""
+    return combination_id(
+        {k: v for k, v in answers.items() if k not in SERVING_QUESTIONS}
+    )
+
+
 def matrix_params(
     where: Callable[[dict[str, Any]], bool] = lambda answers: True,
+    *,
+    every_serving: bool = False,
 ) -> list[Any]:
-    """One pytest param per combination (those *where* accepts), grouped per
-    combination for xdist so each is rendered and installed on one worker."""
+    """One pytest param per combination (those *where* accepts), grouped for
+    xdist so each is rendered and installed on one worker.
+
+    Feature tests run with the default serving answers (their code is the
+    same under each); ``every_serving`` takes every one, for the tests of
+    serving itself and the full-matrix checks.
+    """
+    defaults = default_answers()
+
+    def serving_ok(answers: dict[str, Any]) -> bool:
+        return every_serving or all(
+            answers.get(name) == defaults.get(name) for name in SERVING_QUESTIONS
+        )
+
     return [
         pytest.param(
             answers,
             id=combination_id(answers),
-            marks=pytest.mark.xdist_group(combination_id(answers)),
+            marks=pytest.mark.xdist_group(worker_group(answers)),
         )
         for answers in combinations()
-        if where(answers)
+        if where(answers) and serving_ok(answers)
     ]
 
 
@@ -58,6 +88,7 @@ class ProjectFactory:
         self.renderings: dict[str, Project] = {}
         self.installs: dict[str, Project] = {}  # by runtime fingerprint
         self.installed_for: dict[str, Project] = {}  # by combination id
+        self.own_test_runs: dict[str, str] = {}  # summary by install fingerprint
 
     def rendered(self, answers: dict[str, Any], name: str | None = None) -> Project:
         """A project rendered with *answers* (not installed)."""
@@ -75,7 +106,8 @@ class ProjectFactory:
     def installed(self, answers: dict[str, Any]) -> Project:
         """A synced project that runs exactly as one rendered with *answers*.
 
-        Combinations whose runtime files are identical share one install.
+        Combinations whose runtime files are identical share one install;
+        each still runs in its own directory, with its own serving files.
         """
         key = combination_id(answers)
         if key not in self.installed_for:
@@ -84,8 +116,17 @@ class ProjectFactory:
             if fingerprint not in self.installs:
                 project.sync()
                 self.installs[fingerprint] = project
-            self.installed_for[key] = self.installs[fingerprint]
+            project.install = self.installs[fingerprint]
+            self.installed_for[key] = project
         return self.installed_for[key]
+
+    def own_tests(self, project: Project, env: dict[str, str]) -> str:
+        """The summary of *project*'s own tests, run once per install."""
+        assert project.install is not None, "own tests need an installed project"
+        fingerprint = project.install.runtime_fingerprint()
+        if fingerprint not in self.own_test_runs:
+            self.own_test_runs[fingerprint] = project.own_tests(env)
+        return self.own_test_runs[fingerprint]
 
 
 @pytest.fixture(scope="session")
@@ -96,13 +137,13 @@ def projects(
     return ProjectFactory(template, tmp_path_factory.mktemp("projects"))
 
 
-@pytest.fixture(scope="session", params=matrix_params())
+@pytest.fixture(scope="session", params=matrix_params(every_serving=True))
 def rendering(request: pytest.FixtureRequest, projects: ProjectFactory) -> Project:
     """The service rendered for one combination of the matrix."""
     return projects.rendering(request.param)
 
 
-@pytest.fixture(scope="session", params=matrix_params())
+@pytest.fixture(scope="session", params=matrix_params(every_serving=True))
 def project(request: pytest.FixtureRequest, projects: ProjectFactory) -> Project:
     """An installed service that runs as one combination of the matrix."""
     return projects.installed(request.param)
@@ -151,15 +192,19 @@ class Databases:
         self.in_ci = in_ci
 
     def env(self, answers: dict[str, Any]) -> dict[str, str]:
-        """``DATABASE_URL`` of a fresh database for a service with *answers*."""
+        """State of its own for a service with *answers*: ``DATABASE_URL`` of
+        a fresh database, and a Redis key prefix no other service uses."""
+        env = {}
+        if answers.get("broker") == "redis":
+            env["REDIS_PREFIX"] = f"template-test-{uuid.uuid4().hex}:"
         kind = answers.get("database", "none")
         if kind == "none":
-            return {}
+            return env
         try:
             url = self.stack.enter_context(scratch_database(kind, self.directory))
         except DatabaseUnavailable as error:
             missing(str(error), self.in_ci)
-        return {"DATABASE_URL": url}
+        return {**env, "DATABASE_URL": url}
 
 
 @pytest.fixture

@@ -30,7 +30,7 @@ TEMPLATE_ROOT = Path(__file__).resolve().parents[1]
 PYENV_VERSIONS = Path(os.environ.get("PYENV_ROOT", Path.home() / ".pyenv")) / "versions"
 # Files in a generated service that are Jinja on purpose (the app's own pages).
 APP_TEMPLATE_DIR = re.compile(r"^src/[a-z0-9_]+/templates/")
-RUNNING_ON = re.compile(r"Running on (https?)://([\d.]+):(\d+)")
+RUNNING_ON = re.compile(r"Running on (https?)://([\d.]+):(\d+)( \(QUIC\))?")
 
 
 HIDDEN_VARIABLES = {
@@ -48,6 +48,22 @@ HIDDEN_VARIABLES = {
 NOT_RUNTIME = frozenset(
     {"README.md", ".copier-answers.yml", ".pre-commit-config.yaml", ".gitignore"}
 )
+# Files that choose how the service is served, read only when it boots: the
+# service's own tests never read them, so they do not change the outcome.
+SERVING_ONLY = frozenset({"hypercorn.toml"})
+# The command the generated README gives for a development certificate.
+CERTIFICATE_COMMAND = [
+    "python",
+    "-m",
+    "trustme",
+    "-q",
+    "-d",
+    "instance/certs",
+    "-i",
+    "localhost",
+    "127.0.0.1",
+    "::1",
+]
 
 
 class CommandFailed(AssertionError):
@@ -159,6 +175,8 @@ class Project:
 
     path: Path
     answers: dict[str, Any] = field(default_factory=dict)
+    # The service whose .venv runs this one (itself, or an identical install).
+    install: Project | None = None
 
     @property
     def package(self) -> str:
@@ -170,8 +188,8 @@ class Project:
 
     @property
     def python(self) -> Path:
-        """The interpreter of the service's own virtual environment."""
-        return self.path / ".venv" / "bin" / "python"
+        """The interpreter of the service's virtual environment."""
+        return (self.install or self).path / ".venv" / "bin" / "python"
 
     def uv(self, *args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
         """Run ``uv ARGS`` in the service."""
@@ -222,15 +240,17 @@ class Project:
         run([*ruff, "format", "--check", "--no-cache", "."], self.path)
 
     def runtime_fingerprint(self) -> str:
-        """A hash of every file that can change how the service runs.
+        """A hash of every file its installed code and its own tests depend on.
 
-        Combinations that differ only in documentation, CI or packaging files
-        share one installed service for the tests that boot it.
+        Combinations that differ only in documentation, CI or serving files
+        share one install (each boots with its own ``hypercorn.toml``: the
+        process runs in its own directory) and one run of its own tests.
         """
         digest = hashlib.sha256()
         for path in self.files():
             relative = path.relative_to(self.path).as_posix()
-            if relative in NOT_RUNTIME or relative.startswith(".github/"):
+            skip = NOT_RUNTIME | SERVING_ONLY
+            if relative in skip or relative.startswith((".github/", "instance/")):
                 continue
             digest.update(relative.encode() + b"\0" + path.read_bytes() + b"\0")
         return digest.hexdigest()
@@ -239,11 +259,28 @@ class Project:
         """Run the service's generated test suite; return its summary."""
         result = run(
             [uv_bin(), "run", "--offline", "pytest", "-q", "-p", "no:cacheprovider"],
-            self.path,
+            (self.install or self).path,
             env=env,
             timeout=600,
         )
         return result.stdout.strip().splitlines()[-1]
+
+    def make_certificate(self) -> dict[str, str]:
+        """Create a development certificate with the README's command.
+
+        Returns the settings that turn TLS on, plus ``CA_BUNDLE``: the CA
+        certificate clients verify the service against.
+        """
+        python, *args = CERTIFICATE_COMMAND
+        assert python == "python"
+        certs = self.path / "instance" / "certs"
+        certs.mkdir(parents=True, exist_ok=True)  # `mkdir -p` in the README
+        run([str(self.python), *args], self.path, timeout=60)
+        return {
+            "CERT_FILE": str(certs / "server.pem"),
+            "KEY_FILE": str(certs / "server.key"),
+            "CA_BUNDLE": str(certs / "client.pem"),
+        }
 
     @contextlib.contextmanager
     def serve(
@@ -268,7 +305,9 @@ class Service:
     env: dict[str, str]
     log_path: Path
     process: subprocess.Popen[bytes] | None = None
-    base_url: str = ""
+    base_url: str = ""  # cleartext HTTP on PORT
+    tls_url: str = ""  # HTTPS on TCP TLS_PORT, with a certificate
+    quic_port: int = 0  # HTTP/3 on UDP TLS_PORT, with a certificate and h3
 
     def start(self, timeout: float = 30) -> None:
         """Start the process and wait until it answers ``/health/live``."""
@@ -288,13 +327,23 @@ class Service:
                 raise CommandFailed(
                     f"service exited {self.process.returncode}:\n{self.log()}"
                 )
-            if match := RUNNING_ON.search(self.log()):
-                self.base_url = f"{match[1]}://{match[2]}:{match[3]}"
+            if self._listening():
                 with contextlib.suppress(httpx.TransportError):
                     if httpx.get(f"{self.base_url}/health/live").status_code == 200:
                         return
             time.sleep(0.05)
         raise CommandFailed(f"service did not become live in {timeout}s:\n{self.log()}")
+
+    def _listening(self) -> bool:
+        """Read the addresses Hypercorn reports; True once it listens on PORT."""
+        for scheme, host, port, quic in RUNNING_ON.findall(self.log()):
+            if quic:
+                self.quic_port = int(port)
+            elif scheme == "https":
+                self.tls_url = f"https://{host}:{port}"
+            else:
+                self.base_url = f"http://{host}:{port}"
+        return bool(self.base_url)
 
     def log(self) -> str:
         """Everything the service wrote to stdout and stderr so far."""

@@ -7,7 +7,7 @@ import pytest
 import yaml
 
 from .checks import check_serves_real_clients
-from .conftest import Databases, own_test_env
+from .conftest import Databases, ProjectFactory, own_test_env
 from .generated import Project
 
 pytestmark = pytest.mark.slow
@@ -26,8 +26,8 @@ def test_lints_clean_with_its_pinned_ruff(rendering: Project) -> None:
     rendering.lint()
 
 
-def test_its_own_tests_pass(project: Project) -> None:
-    summary = project.own_tests(own_test_env(project.answers))
+def test_its_own_tests_pass(project: Project, projects: ProjectFactory) -> None:
+    summary = projects.own_tests(project, own_test_env(project.answers))
     assert " passed" in summary
     assert "failed" not in summary
     assert "error" not in summary

@@ -24,7 +24,7 @@ PRODUCTION = {"APP_ENV": "production", "SECRET_KEY": "template-tests-secret"}
 
 def alembic(project: Project, env: dict[str, str], *args: str) -> str:
     """Run the service's own ``alembic`` command line."""
-    command = [str(project.path / ".venv" / "bin" / "alembic"), *args]
+    command = [str(project.python.parent / "alembic"), *args]
     result = run(command, project.path, env=env)
     return result.stdout + result.stderr
 

@@ -8,7 +8,6 @@ import asyncio
 import json
 import signal
 import time
-import uuid
 from contextlib import AsyncExitStack
 from typing import Any
 
@@ -30,10 +29,7 @@ GRACE = 3.0
 def settings(answers: dict[str, Any], databases: Databases) -> dict[str, str]:
     """Environment for a booted service: debug logs, its own database and
     Redis prefix."""
-    env = {"LOG_LEVEL": "DEBUG", **databases.env(answers)}
-    if answers.get("broker") == "redis":
-        env["REDIS_PREFIX"] = f"template-test-{uuid.uuid4().hex}:"
-    return env
+    return {"LOG_LEVEL": "DEBUG", **databases.env(answers)}
 
 
 async def subscribe_all(

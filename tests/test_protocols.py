@@ -1,0 +1,329 @@
+"""Hypercorn's protocols in every combination, as real clients meet them.
+
+With a development certificate made by the command the generated README
+gives: HTTP/1.1 and HTTP/2 over TLS (ALPN), cleartext HTTP/2 (prior knowledge
+and the ``Upgrade: h2c`` path), HTTP/3 over QUIC with aioquic, the Alt-Svc
+header that announces it, Server-Sent Events streaming over HTTP/2 and
+HTTP/3, and WebSockets over HTTP/2 (RFC 8441). Every client verifies the
+certificate against the CA the command made; nothing switches checks off.
+Then the configuration mistakes that must stop start-up with a clear message.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import signal
+import socket
+import ssl
+import subprocess
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from .conftest import Databases, ProjectFactory, matrix_params
+from .generated import CERTIFICATE_COMMAND, Project, Service, service_env
+from .http2 import h2c_upgrade, websocket_over_h2
+from .http3 import http3_client
+from .matrix import combinations, default_answers
+from .realtime import event_stream
+
+pytestmark = pytest.mark.slow
+
+WITH_HTTP2 = matrix_params(lambda a: a["http"] in {"h2", "h3"}, every_serving=True)
+HTTP1_ONLY = matrix_params(lambda a: a["http"] == "h1", every_serving=True)
+PROTOCOL_CHOICES = sorted({answers["http"] for answers in combinations()})
+
+
+def free_port() -> int:
+    """A port free for both TCP and UDP, as ``TLS_PORT`` needs with QUIC."""
+    for _ in range(50):
+        with socket.socket() as tcp:
+            tcp.bind(("127.0.0.1", 0))
+            port = tcp.getsockname()[1]
+            with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:
+                try:
+                    udp.bind(("127.0.0.1", port))
+                except OSError:
+                    continue
+                return port
+    raise AssertionError("no port free for both TCP and UDP")
+
+
+def tls_env(project: Project) -> tuple[dict[str, str], str]:
+    """Settings that turn TLS on with a fresh certificate, and its CA file."""
+    settings = project.make_certificate()
+    ca_file = settings.pop("CA_BUNDLE")
+    return {**settings, "TLS_PORT": str(free_port())}, ca_file
+
+
+def trusting(ca_file: str) -> ssl.SSLContext:
+    """A client TLS context that trusts the test's CA (and verifies)."""
+    return ssl.create_default_context(cafile=ca_file)
+
+
+def wait_for_log(service: Service, text: str, count: int, timeout: float = 5) -> None:
+    """Wait until *text* occurs *count* times in the service's log."""
+    deadline = time.monotonic() + timeout
+    while service.log().count(text) < count:
+        assert time.monotonic() < deadline, f"{count}x {text!r} not logged"
+        time.sleep(0.05)
+
+
+def stop_cleanly(service: Service) -> None:
+    code, seconds = service.stop(signal.SIGTERM)
+    assert code == 0, service.log()
+    assert seconds < 5, f"SIGTERM took {seconds:.1f}s"
+    assert "Traceback" not in service.log()
+
+
+async def post_message(base_url: str, text: str, **client: Any) -> dict[str, Any]:
+    async with httpx.AsyncClient(base_url=base_url, timeout=10, **client) as http:
+        response = await http.post("/api/messages", json={"text": text})
+    assert response.status_code == 201, response.text
+    return response.json()
+
+
+async def sse_over_http2(service: Service, ca_file: str) -> None:
+    """An event posted after the stream opened arrives while it stays open."""
+    async with event_stream(
+        service.tls_url, http2=True, verify=trusting(ca_file)
+    ) as stream:
+        assert stream.response.http_version == "HTTP/2"
+        sent = await post_message(service.base_url, "streamed over HTTP/2")
+        # Skip what a Redis broker may still deliver from before the stream.
+        while (received := await stream.next_message())["id"] != sent["id"]:
+            assert received["id"] < sent["id"]
+        assert received == sent
+
+
+async def sse_over_http3(service: Service, ca_file: str) -> None:
+    """The same over QUIC: events arrive as chunks, not at the stream's end."""
+    authority = f"localhost:{service.quic_port}"
+    async with http3_client("127.0.0.1", service.quic_port, ca_file) as client:
+        events = await client.request(
+            "GET", authority, "/events", {"accept": "text/event-stream"}
+        )
+        assert events.status == 200
+        assert events.headers["content-type"] == "text/event-stream"
+        assert await asyncio.wait_for(events.chunks.get(), 10) == b"retry: 2000\n\n"
+        sent = await post_message(service.base_url, "streamed over HTTP/3")
+        received = b""
+        while f"id: {sent['id']}\n".encode() not in received:
+            chunk = await asyncio.wait_for(events.chunks.get(), 10)
+            assert chunk is not None, "the stream ended instead of streaming"
+            received += chunk
+        data = [
+            json.loads(line.removeprefix(b"data: "))
+            for line in received.splitlines()
+            if line.startswith(b"data: ")
+        ]
+        assert data[-1] == sent
+
+
+async def http3_requests(service: Service, ca_file: str) -> None:
+    """GET and POST over HTTP/3, the certificate verified against its CA."""
+    authority = f"localhost:{service.quic_port}"
+    async with http3_client("127.0.0.1", service.quic_port, ca_file) as client:
+        live = await client.request("GET", authority, "/health/live")
+        assert live.status == 200
+        assert json.loads(await live.body()) == {"status": "ok"}
+        created = await client.request(
+            "POST",
+            authority,
+            "/api/messages",
+            {"content-type": "application/json", "x-request-id": "over-h3"},
+            json.dumps({"text": "over QUIC"}).encode(),
+        )
+        assert created.status == 201
+        assert json.loads(await created.body())["text"] == "over QUIC"
+        malformed = await client.request(
+            "POST",
+            authority,
+            "/api/messages",
+            {"content-type": "application/json"},
+            b'{"text": ',
+        )
+        assert malformed.status == 400
+        assert malformed.headers["content-type"] == "application/json"
+
+
+@pytest.mark.parametrize("answers", WITH_HTTP2)
+def test_every_protocol_answers_real_clients(
+    answers: dict[str, Any], projects: ProjectFactory, databases: Databases
+) -> None:
+    project = projects.installed(answers)
+    env, ca_file = tls_env(project)
+    debug = {"LOG_LEVEL": "DEBUG"}  # the broker logs each (un)subscription
+    with project.serve({**env, **debug, **databases.env(answers)}) as service:
+        assert service.tls_url.endswith(f":{env['TLS_PORT']}"), service.log()
+
+        with httpx.Client(verify=trusting(ca_file), timeout=10) as http1:
+            response = http1.get(f"{service.tls_url}/health/live")
+            assert response.http_version == "HTTP/1.1"
+            assert response.status_code == 200
+
+        with httpx.Client(http2=True, verify=trusting(ca_file), timeout=10) as http2:
+            response = http2.get(f"{service.tls_url}/api/messages")
+            assert response.http_version == "HTTP/2"
+            assert response.status_code == 200
+            malformed = http2.post(
+                f"{service.tls_url}/api/messages",
+                content=b"\xff\xfe",
+                headers={"content-type": "application/json"},
+            )
+            assert malformed.status_code == 400
+            assert malformed.json()["status"] == 400
+
+        with httpx.Client(http1=False, http2=True, timeout=10) as prior_knowledge:
+            response = prior_knowledge.get(f"{service.base_url}/health/live")
+            assert response.http_version == "HTTP/2"
+            assert response.status_code == 200
+
+        host, port = service.base_url.removeprefix("http://").split(":")
+        status_line, headers, body = h2c_upgrade(host, int(port), "/health/live")
+        assert status_line.startswith("HTTP/1.1 101"), status_line
+        assert headers[":status"] == "200"
+        assert json.loads(body) == {"status": "ok"}
+
+        if answers["http"] == "h3":
+            assert service.quic_port == int(env["TLS_PORT"]), service.log()
+            alt_svc = response.headers["alt-svc"]
+            assert f'h3=":{service.quic_port}"' in alt_svc, alt_svc
+            asyncio.run(http3_requests(service, ca_file))
+            assert "request_id=over-h3 status=201" in service.log()
+            assert "http_version=3" in service.log()
+        else:
+            assert service.quic_port == 0
+            assert "alt-svc" not in response.headers
+
+        if answers.get("sse"):
+            asyncio.run(sse_over_http2(service, ca_file))
+            wait_for_log(service, "unsubscribed", 1)  # the client left
+            if answers["http"] == "h3":
+                asyncio.run(sse_over_http3(service, ca_file))
+                # Hypercorn alone never tells the app an HTTP/3 client left.
+                wait_for_log(service, "unsubscribed", 2)
+
+        if answers.get("websockets"):
+            tls_port = int(env["TLS_PORT"])
+            with websocket_over_h2("127.0.0.1", tls_port, ca_file, "/ws") as ws:
+                sent = asyncio.run(post_message(service.base_url, "to an h2 socket"))
+                received = ws.receive_message("to an h2 socket")
+                assert received == {"type": "message", "data": sent}
+                ws.send_json({"text": "from an h2 socket"})
+                assert ws.receive_message("from an h2 socket")["data"]["id"]
+
+        stop_cleanly(service)
+
+
+@pytest.mark.parametrize("answers", HTTP1_ONLY)
+def test_http1_choice_offers_only_http1_over_tls(
+    answers: dict[str, Any], projects: ProjectFactory, databases: Databases
+) -> None:
+    project = projects.installed(answers)
+    env, ca_file = tls_env(project)
+    with project.serve({**env, **databases.env(answers)}) as service:
+        with httpx.Client(http2=True, verify=trusting(ca_file), timeout=10) as http:
+            response = http.get(f"{service.tls_url}/health/live")
+        assert response.http_version == "HTTP/1.1"
+        assert response.status_code == 200
+        assert "alt-svc" not in response.headers
+        assert service.quic_port == 0
+        stop_cleanly(service)
+
+
+def start(project: Project, **env: str) -> subprocess.CompletedProcess[str]:
+    """Run the service until it exits (for start-up failures)."""
+    return subprocess.run(
+        [str(project.python), "-m", project.package],
+        cwd=project.path,
+        env=service_env({"PORT": "0", **env}),
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+
+
+@pytest.fixture(params=PROTOCOL_CHOICES)
+def serving_project(
+    request: pytest.FixtureRequest, projects: ProjectFactory
+) -> Project:
+    """The default service with each protocol choice."""
+    return projects.installed({**default_answers(), "http": request.param})
+
+
+def write_toml(project: Project, tmp_path: Path, extra: str) -> str:
+    """The project's own hypercorn.toml with *extra* lines appended."""
+    path = tmp_path / "hypercorn.toml"
+    path.write_text((project.path / "hypercorn.toml").read_text() + extra)
+    return str(path)
+
+
+def test_a_missing_certificate_file_stops_start_up(
+    serving_project: Project, tmp_path: Path
+) -> None:
+    missing = str(tmp_path / "nowhere" / "server.pem")
+    result = start(serving_project, CERT_FILE=missing, KEY_FILE=missing)
+    assert result.returncode == 2, result.stderr
+    assert f"CERT_FILE: no such file: {missing!r}" in result.stderr
+    assert f"KEY_FILE: no such file: {missing!r}" in result.stderr
+    assert "Traceback" not in result.stderr
+
+    result = start(serving_project, CERT_FILE=missing)
+    assert result.returncode == 2
+    assert "KEY_FILE: required with CERT_FILE" in result.stderr
+
+
+def test_an_unknown_hypercorn_key_stops_start_up(
+    serving_project: Project, tmp_path: Path
+) -> None:
+    toml = write_toml(serving_project, tmp_path, "keep_alive_timout = 30\n")
+    result = start(serving_project, HYPERCORN_CONFIG=toml)
+    assert result.returncode == 2, result.stderr
+    assert "invalid Hypercorn configuration" in result.stderr
+    assert (
+        "keep_alive_timout: not a Hypercorn setting "
+        "(did you mean 'keep_alive_timeout'?)"
+    ) in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_several_workers_stop_start_up(
+    serving_project: Project, tmp_path: Path
+) -> None:
+    toml = write_toml(serving_project, tmp_path, "workers = 4\n")
+    result = start(serving_project, HYPERCORN_CONFIG=toml)
+    assert result.returncode == 2, result.stderr
+    assert "workers: " in result.stderr
+    assert "run more processes or containers behind a load balancer" in (result.stderr)
+    if serving_project.answers["http"] == "h3":
+        assert "QUIC (HTTP/3) cannot share its UDP socket" in result.stderr
+
+
+def test_without_a_certificate_it_says_which_protocols_are_off(
+    serving_project: Project,
+) -> None:
+    with serving_project.serve() as service:
+        assert service.tls_url == ""
+        assert service.quic_port == 0
+        stop_cleanly(service)
+    expected = {
+        "h1": "HTTPS is off; serving HTTP/1.1 only",
+        "h2": "HTTP/2 over TLS is off; serving HTTP/1.1 and cleartext HTTP/2 (h2c)",
+        "h3": "HTTP/2 over TLS and HTTP/3 are off (QUIC always needs TLS)",
+    }[serving_project.answers["http"]]
+    assert expected in service.log()
+
+
+def test_the_readme_gives_the_certificate_command(serving_project: Project) -> None:
+    readme = (serving_project.path / "README.md").read_text()
+    command = "mkdir -p instance/certs && uv run " + " ".join(CERTIFICATE_COMMAND)
+    assert command in readme
+    assert command.removeprefix("mkdir -p instance/certs && uv run ") in (
+        (serving_project.path / ".env.example").read_text()
+    )
