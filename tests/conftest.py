@@ -39,7 +39,7 @@ def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
 # them run on one xdist worker, where they share one install and one run of
 # the service's own tests. Scheduling only: each still renders, lints and
 # boots on its own.
-SERVING_QUESTIONS = frozenset({"http"})
+SERVING_QUESTIONS = frozenset({"http", "docker"})
 
 
 def worker_group(answers: dict[str, Any]) -> str:
@@ -52,20 +52,20 @@ def worker_group(answers: dict[str, Any]) -> str:
 def matrix_params(
     where: Callable[[dict[str, Any]], bool] = lambda answers: True,
     *,
-    every_serving: bool = False,
+    vary: frozenset[str] = frozenset(),
 ) -> list[Any]:
     """One pytest param per combination (those *where* accepts), grouped for
     xdist so each is rendered and installed on one worker.
 
     Feature tests run with the default serving answers (their code is the
-    same under each); ``every_serving`` takes every one, for the tests of
-    serving itself and the full-matrix checks.
+    same under each); the serving questions in *vary* take every answer, for
+    the tests of serving itself and the full-matrix checks.
     """
     defaults = default_answers()
 
     def serving_ok(answers: dict[str, Any]) -> bool:
-        return every_serving or all(
-            answers.get(name) == defaults.get(name) for name in SERVING_QUESTIONS
+        return all(
+            answers.get(name) == defaults.get(name) for name in SERVING_QUESTIONS - vary
         )
 
     return [
@@ -89,6 +89,7 @@ class ProjectFactory:
         self.installs: dict[str, Project] = {}  # by runtime fingerprint
         self.installed_for: dict[str, Project] = {}  # by combination id
         self.own_test_runs: dict[str, str] = {}  # summary by install fingerprint
+        self.boots: set[str] = set()  # fingerprints of services booted and checked
 
     def rendered(self, answers: dict[str, Any], name: str | None = None) -> Project:
         """A project rendered with *answers* (not installed)."""
@@ -137,13 +138,13 @@ def projects(
     return ProjectFactory(template, tmp_path_factory.mktemp("projects"))
 
 
-@pytest.fixture(scope="session", params=matrix_params(every_serving=True))
+@pytest.fixture(scope="session", params=matrix_params(vary=SERVING_QUESTIONS))
 def rendering(request: pytest.FixtureRequest, projects: ProjectFactory) -> Project:
     """The service rendered for one combination of the matrix."""
     return projects.rendering(request.param)
 
 
-@pytest.fixture(scope="session", params=matrix_params(every_serving=True))
+@pytest.fixture(scope="session", params=matrix_params(vary=SERVING_QUESTIONS))
 def project(request: pytest.FixtureRequest, projects: ProjectFactory) -> Project:
     """An installed service that runs as one combination of the matrix."""
     return projects.installed(request.param)

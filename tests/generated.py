@@ -47,6 +47,7 @@ HIDDEN_VARIABLES = {
 # Generated files that never change how the service runs.
 NOT_RUNTIME = frozenset(
     {"README.md", ".copier-answers.yml", ".pre-commit-config.yaml", ".gitignore"}
+    | {"Dockerfile", ".dockerignore", "compose.yaml"}
 )
 # Files that choose how the service is served, read only when it boots: the
 # service's own tests never read them, so they do not change the outcome.
@@ -249,7 +250,7 @@ class Project:
         digest = hashlib.sha256()
         for path in self.files():
             relative = path.relative_to(self.path).as_posix()
-            skip = NOT_RUNTIME | SERVING_ONLY
+            skip = NOT_RUNTIME | SERVING_ONLY | {"uv.lock"}  # uv.lock: made by sync
             if relative in skip or relative.startswith((".github/", "instance/")):
                 continue
             digest.update(relative.encode() + b"\0" + path.read_bytes() + b"\0")

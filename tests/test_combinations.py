@@ -33,5 +33,13 @@ def test_its_own_tests_pass(project: Project, projects: ProjectFactory) -> None:
     assert "error" not in summary
 
 
-def test_boots_and_serves_real_clients(project: Project, databases: Databases) -> None:
-    check_serves_real_clients(project, databases.env(project.answers))
+def test_boots_and_serves_real_clients(
+    project: Project, projects: ProjectFactory, databases: Databases
+) -> None:
+    # Combinations whose code is byte-identical (they differ only in Docker,
+    # documentation or serving files) are booted once per worker here; every
+    # hypercorn.toml is booted by its own combination in test_protocols.py.
+    fingerprint = project.runtime_fingerprint()
+    if fingerprint not in projects.boots:
+        check_serves_real_clients(project, databases.env(project.answers))
+        projects.boots.add(fingerprint)

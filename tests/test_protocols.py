@@ -33,8 +33,10 @@ from .realtime import event_stream
 
 pytestmark = pytest.mark.slow
 
-WITH_HTTP2 = matrix_params(lambda a: a["http"] in {"h2", "h3"}, every_serving=True)
-HTTP1_ONLY = matrix_params(lambda a: a["http"] == "h1", every_serving=True)
+WITH_HTTP2 = matrix_params(
+    lambda a: a["http"] in {"h2", "h3"}, vary=frozenset({"http"})
+)
+HTTP1_ONLY = matrix_params(lambda a: a["http"] == "h1", vary=frozenset({"http"}))
 PROTOCOL_CHOICES = sorted({answers["http"] for answers in combinations()})
 
 

@@ -1,0 +1,289 @@
+"""Docker: every Dockerfile and compose file lints clean, offline, and a
+representative set of images builds, boots healthy, answers real clients on
+the host network and stops cleanly on ``docker stop``.
+
+The representative set is computed from ``copier.yml``: the fewest Docker
+combinations (on the Python the offline base image has) that between them
+take every answer of every question at least once, so each database, each
+protocol and each broker is built and booted.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import re
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from .conftest import SERVING_QUESTIONS, ProjectFactory, matrix_params, missing
+from .databases import DatabaseUnavailable, scratch_database
+from .docker import DockerUnavailable, Engine, base_image, docker_engine, health
+from .generated import Project, run
+from .http3 import http3_client
+from .matrix import combination_id, combinations
+from .test_protocols import free_port, trusting
+
+pytestmark = pytest.mark.slow
+
+TOOLS = Path(sys.executable).parent
+OFFLINE_PYTHON = "3.13"  # what the offline stand-in base image has
+ARTIFACTS = Path(__file__).parent / "artifacts"
+GRACE = 5.0  # the service's default GRACEFUL_TIMEOUT
+
+
+def representative_set() -> list[dict[str, Any]]:
+    """Greedy cover of every (question, answer) pair by Docker combinations."""
+    candidates = [
+        answers
+        for answers in combinations()
+        if answers.get("docker") and answers["python_version"] == OFFLINE_PYTHON
+    ]
+    wanted = {
+        (name, value)
+        for answers in candidates
+        for name, value in answers.items()
+        if name != "python_version"
+    }
+    chosen: list[dict[str, Any]] = []
+    while wanted:
+        best = max(candidates, key=lambda a: len(wanted & set(a.items())))
+        chosen.append(best)
+        wanted -= set(best.items())
+    return chosen
+
+
+WITH_DOCKER = matrix_params(lambda a: a.get("docker"), vary=SERVING_QUESTIONS)
+REPRESENTATIVE = [
+    pytest.param(
+        answers,
+        id=combination_id(answers),
+        marks=pytest.mark.xdist_group("docker-engine"),
+    )
+    for answers in representative_set()
+]
+
+
+@pytest.fixture(params=WITH_DOCKER)
+def docker_rendering(
+    request: pytest.FixtureRequest, projects: ProjectFactory
+) -> Project:
+    """The service rendered for one Docker combination (once per worker)."""
+    return projects.rendering(request.param)
+
+
+def test_dockerfile_passes_hadolint(docker_rendering: Project) -> None:
+    run(
+        [str(TOOLS / "hadolint"), "--failure-threshold", "warning", "Dockerfile"],
+        docker_rendering.path,
+    )
+
+
+def test_compose_file_is_valid(docker_rendering: Project) -> None:
+    run(
+        [str(TOOLS / "docker-compose"), "config", "-q"],
+        docker_rendering.path,
+        env={"SECRET_KEY": "compose-config-check"},
+    )
+
+
+def test_dockerfile_is_safe_and_portable(docker_rendering: Project) -> None:
+    answers = docker_rendering.answers
+    text = (docker_rendering.path / "Dockerfile").read_text()
+    runtime = text.rsplit("\nFROM ", 1)[1]
+    assert "USER 10001:10001" in runtime, "the runtime stage must not run as root"
+    assert re.search(r"HEALTHCHECK .*\n\s+CMD \[\"python\", .*/health/live", runtime)
+    package = docker_rendering.package
+    assert f'CMD ["python", "-m", "{package}"]' in runtime
+    for builder_only in ("# syntax=", "<<", "--mount"):  # the classic builder too
+        assert builder_only not in text
+    copied = " ".join(re.findall(r"^COPY (.*)$", text, re.MULTILINE))
+    for secret in (".env", ".pem", ".key", "instance", ".git"):
+        assert secret not in copied, f"{secret} copied into the image"
+    ignored = (docker_rendering.path / ".dockerignore").read_text().splitlines()
+    for entry in (".git", ".env", "instance", "*.pem", "*.key", ".venv"):
+        assert entry in ignored
+    exposed = re.search(r"^EXPOSE (.*)$", runtime, re.MULTILINE)
+    assert exposed is not None
+    assert ("8443/udp" in exposed[1]) == (answers["http"] == "h3")
+
+
+def test_no_docker_files_without_docker(projects: ProjectFactory) -> None:
+    answers = next(a for a in combinations() if not a.get("docker"))
+    project = projects.rendering(answers)
+    for name in ("Dockerfile", ".dockerignore", "compose.yaml"):
+        assert not (project.path / name).exists()
+
+
+@pytest.fixture(scope="session")
+def docker(in_ci: bool) -> Iterator[Engine]:
+    """A Docker engine with the base image the Dockerfile names."""
+    with contextlib.ExitStack() as stack:
+        try:
+            engine = stack.enter_context(docker_engine())
+            base_image(engine, OFFLINE_PYTHON)
+        except DockerUnavailable as error:
+            missing(f"no Docker engine or base image: {error}", in_ci)
+        yield engine
+
+
+def record_image(answers: dict[str, Any], size: int, build_seconds: float) -> None:
+    """Keep the image size for the README (tests/artifacts/docker-images.json)."""
+    ARTIFACTS.mkdir(exist_ok=True)
+    path = ARTIFACTS / "docker-images.json"
+    sizes = json.loads(path.read_text()) if path.exists() else {}
+    sizes[combination_id(answers)] = {
+        "bytes": size,
+        "megabytes": round(size / 1e6, 1),
+        "build_seconds": round(build_seconds, 1),
+    }
+    path.write_text(json.dumps(sizes, indent=2, sort_keys=True) + "\n")
+
+
+@pytest.mark.parametrize("answers", REPRESENTATIVE)
+def test_image_builds_boots_healthy_and_stops_cleanly(
+    answers: dict[str, Any],
+    projects: ProjectFactory,
+    docker: Engine,
+    tmp_path: Path,
+    in_ci: bool,
+) -> None:
+    project = projects.rendering(answers)
+    tag = f"copier-quart-test-{uuid.uuid4().hex[:12]}"
+    started = time.monotonic()
+    docker.run("build", "-q", "-t", tag, str(project.path), timeout=900)
+    build_seconds = time.monotonic() - started
+    size = int(docker.run("image", "inspect", "--format", "{{.Size}}", tag).stdout)
+    record_image(answers, size, build_seconds)
+    try:
+        with container_settings(answers, tmp_path, in_ci) as (env, mounts):
+            options = [f"--env={k}={v}" for k, v in env.items()] + mounts
+            if answers["database"] != "none":  # as compose's migrate service
+                docker.run(
+                    "run", "--rm", "--network=host", *options, tag,
+                    "alembic", "upgrade", "head",
+                )  # fmt: skip
+            boot_and_stop(docker, tag, options, env, answers, tmp_path)
+    finally:
+        docker.run("rmi", "-f", tag, check=False)
+
+
+def boot_and_stop(
+    docker: Engine,
+    tag: str,
+    options: list[str],
+    env: dict[str, str],
+    answers: dict[str, Any],
+    tmp_path: Path,
+) -> None:
+    name = tag + "-app"
+    docker.run(
+        "run", "-d", "--name", name, "--network=host",
+        "--health-interval=1s", "--health-start-period=30s", *options, tag,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 60
+        while (status := health(docker, name)) != "healthy":
+            logs = docker.run("logs", name, check=False)
+            assert status == "starting", f"{status}\n{logs.stdout}{logs.stderr}"
+            assert time.monotonic() < deadline, "not healthy within 60 s"
+            time.sleep(0.5)
+
+        base = f"http://127.0.0.1:{env['PORT']}"
+        with httpx.Client(base_url=base, timeout=10) as http:
+            assert http.get("/health/ready").status_code == 200
+            created = http.post("/api/messages", json={"text": "from a container"})
+            assert created.status_code == 201, created.text
+            message = created.json()
+            assert http.get(f"/api/messages/{message['id']}").json() == message
+        ca = trusting(str(tmp_path / "certs" / "client.pem"))
+        with httpx.Client(http2=True, verify=ca, timeout=10) as https:
+            response = https.get(f"https://127.0.0.1:{env['TLS_PORT']}/health/live")
+            assert response.status_code == 200
+            expected = "HTTP/1.1" if answers["http"] == "h1" else "HTTP/2"
+            assert response.http_version == expected
+        if answers["http"] == "h3":
+            asyncio.run(http3_live(int(env["TLS_PORT"]), tmp_path / "certs"))
+
+        started = time.monotonic()
+        docker.run("stop", "--time", "15", name, timeout=60)
+        seconds = time.monotonic() - started
+        state = json.loads(
+            docker.run("inspect", "--format", "{{json .State}}", name).stdout
+        )
+        logs = docker.run("logs", name).stderr
+        assert state["ExitCode"] == 0, logs
+        assert seconds < GRACE + 2, f"docker stop took {seconds:.1f}s"
+        assert "shutting down" in logs
+        assert "Traceback" not in logs
+    finally:
+        docker.run("rm", "-f", name, check=False)
+
+
+async def http3_live(port: int, certs: Path) -> None:
+    async with http3_client("127.0.0.1", port, str(certs / "client.pem")) as client:
+        response = await client.request("GET", f"localhost:{port}", "/health/live")
+        assert response.status == 200
+
+
+@contextlib.contextmanager
+def container_settings(
+    answers: dict[str, Any], tmp: Path, in_ci: bool
+) -> Iterator[tuple[dict[str, str], list[str]]]:
+    """Environment and mounts for a container: free ports, its own database
+    (on this machine's servers, over the host network) and Redis prefix, and
+    a development certificate mounted read-only."""
+    env = {
+        "PORT": str(free_port()),
+        "TLS_PORT": str(free_port()),
+        "SECRET_KEY": "a-secret-for-the-container-test",
+        "GRACEFUL_TIMEOUT": str(GRACE),
+        "CERT_FILE": "/run/certs/server.pem",
+        "KEY_FILE": "/run/certs/server.key",
+    }
+    certs = tmp / "certs"
+    certs.mkdir()
+    trustme = [sys.executable, "-m", "trustme", "-q", "-d", str(certs)]
+    subprocess.run(trustme, check=True, capture_output=True)
+    for path in certs.iterdir():
+        path.chmod(0o644)  # read by the image's uid 10001
+    mounts = [f"--volume={certs}:/run/certs:ro"]
+    if answers.get("broker") == "redis":
+        env["REDIS_PREFIX"] = f"template-test-{uuid.uuid4().hex}:"
+    with contextlib.ExitStack() as stack:
+        kind = answers["database"]
+        if kind == "sqlite":
+            instance = tmp / "instance"
+            instance.mkdir()
+            instance.chmod(0o777)  # written by the image's uid 10001
+            mounts.append(f"--volume={instance}:/app/instance")
+        elif kind != "none":
+            try:
+                env["DATABASE_URL"] = stack.enter_context(scratch_database(kind, tmp))
+            except DatabaseUnavailable as error:
+                missing(str(error), in_ci)
+        yield env, mounts
+
+
+def test_the_representative_set_covers_every_answer() -> None:
+    chosen = representative_set()
+    for name in ("database", "http", "broker", "websockets", "sse"):
+        values = {a.get(name) for a in combinations() if a.get("docker")}
+        covered = {a.get(name) for a in chosen}
+        assert values - {None} <= covered, name
+    assert len(chosen) <= 5, chosen
+
+
+def test_readme_reports_the_image_size(projects: ProjectFactory) -> None:
+    answers = next(a for a in combinations() if a.get("docker"))
+    readme = (projects.rendering(answers).path / "README.md").read_text()
+    assert re.search(r"image is about \d+ MB", readme), "README lacks the image size"
