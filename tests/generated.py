@@ -132,12 +132,8 @@ def run(
     return result
 
 
-def snapshot_template(dest: Path) -> Path:
-    """Commit the working tree (uncommitted work included) to a throwaway repo.
-
-    Copier renders a git template at a commit; a snapshot makes the tests
-    render exactly the files on disk, without touching the real repository.
-    """
+def copy_working_tree(dest: Path) -> Path:
+    """Copy the template's working tree (uncommitted work included) to *dest*."""
     listed = subprocess.run(
         ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
         cwd=TEMPLATE_ROOT,
@@ -150,6 +146,16 @@ def snapshot_template(dest: Path) -> Path:
             target = dest / name
             target.parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(source, target)
+    return dest
+
+
+def snapshot_template(dest: Path) -> Path:
+    """Commit the working tree (uncommitted work included) to a throwaway repo.
+
+    Copier renders a git template at a commit; a snapshot makes the tests
+    render exactly the files on disk, without touching the real repository.
+    """
+    copy_working_tree(dest)
     run(["git", "init", "-q", "-b", "main"], dest)
     run(["git", "add", "-A"], dest)
     run(["git", "commit", "-q", "-m", "template snapshot"], dest)
