@@ -86,10 +86,9 @@ class ProjectFactory:
         self.template = template
         self.root = root
         self.renderings: dict[str, Project] = {}
-        self.installs: dict[str, Project] = {}  # by runtime fingerprint
+        self.installs: dict[str, Project] = {}  # by dependency fingerprint
         self.installed_for: dict[str, Project] = {}  # by combination id
-        self.own_test_runs: dict[str, str] = {}  # summary by install fingerprint
-        self.boots: set[str] = set()  # fingerprints of services booted and checked
+        self.own_test_runs: dict[str, str] = {}  # summary by runtime fingerprint
 
     def rendered(self, answers: dict[str, Any], name: str | None = None) -> Project:
         """A project rendered with *answers* (not installed)."""
@@ -107,13 +106,14 @@ class ProjectFactory:
     def installed(self, answers: dict[str, Any]) -> Project:
         """A synced project that runs exactly as one rendered with *answers*.
 
-        Combinations whose runtime files are identical share one install;
-        each still runs in its own directory, with its own serving files.
+        Combinations with the same declared dependencies share one virtual
+        environment; each runs its own code in its own directory (see
+        ``Project.run_env``).
         """
         key = combination_id(answers)
         if key not in self.installed_for:
             project = self.rendering(answers)
-            fingerprint = project.runtime_fingerprint()  # hashes every file
+            fingerprint = project.dependency_fingerprint()
             if fingerprint not in self.installs:
                 project.sync()
                 self.installs[fingerprint] = project
@@ -122,9 +122,10 @@ class ProjectFactory:
         return self.installed_for[key]
 
     def own_tests(self, project: Project, env: dict[str, str]) -> str:
-        """The summary of *project*'s own tests, run once per install."""
+        """The summary of *project*'s own tests, run once per distinct code
+        and dependencies (``runtime_fingerprint``)."""
         assert project.install is not None, "own tests need an installed project"
-        fingerprint = project.install.runtime_fingerprint()
+        fingerprint = project.runtime_fingerprint()
         if fingerprint not in self.own_test_runs:
             self.own_test_runs[fingerprint] = project.own_tests(env)
         return self.own_test_runs[fingerprint]

@@ -246,12 +246,32 @@ class Project:
         run([*ruff, "check", "--no-cache", "."], self.path)
         run([*ruff, "format", "--check", "--no-cache", "."], self.path)
 
-    def runtime_fingerprint(self) -> str:
-        """A hash of every file its installed code and its own tests depend on.
+    def dependency_fingerprint(self) -> str:
+        """A hash of what ``uv sync`` installs from: the declared dependencies
+        (pyproject.toml) and the Python version."""
+        digest = hashlib.sha256()
+        for name in ("pyproject.toml", ".python-version"):
+            digest.update((self.path / name).read_bytes() + b"\0")
+        return digest.hexdigest()
 
-        Combinations that differ only in documentation, CI or serving files
-        share one install (each boots with its own ``hypercorn.toml``: the
-        process runs in its own directory) and one run of its own tests.
+    def run_env(self) -> dict[str, str]:
+        """Environment that runs this service's own code on a shared install.
+
+        Combinations with the same declared dependencies share one virtual
+        environment (each fresh one costs seconds of bytecode compiling on its
+        first run). Its editable install points at another combination's
+        ``src/``; ``PYTHONPATH`` comes first on ``sys.path``, so this
+        service's own package is the one imported.
+        """
+        if self.install is None or self.install is self:
+            return {}
+        return {"PYTHONPATH": str(self.path / "src")}
+
+    def runtime_fingerprint(self) -> str:
+        """A hash of every file its code and its own tests depend on.
+
+        Combinations that differ only in documentation, CI, Docker or serving
+        files share one run of their own tests.
         """
         digest = hashlib.sha256()
         for path in self.files():
@@ -264,10 +284,19 @@ class Project:
 
     def own_tests(self, env: Mapping[str, str] | None = None) -> str:
         """Run the service's generated test suite; return its summary."""
+        # A temp root of its own: pytest numbers and prunes the directories in
+        # its root, and in the shared /tmp/pytest-of-<user> that means
+        # seconds of deleting other runs' files, every run.
+        temp_root = self.path.parent / "pytest-temp"
+        temp_root.mkdir(exist_ok=True)
         result = run(
-            [uv_bin(), "run", "--offline", "pytest", "-q", "-p", "no:cacheprovider"],
-            (self.install or self).path,
-            env=env,
+            [str(self.python), "-m", "pytest", "-q", "-p", "no:cacheprovider"],
+            self.path,
+            env={
+                **self.run_env(),
+                **(env or {}),
+                "PYTEST_DEBUG_TEMPROOT": str(temp_root),
+            },
             timeout=600,
         )
         return result.stdout.strip().splitlines()[-1]
@@ -318,7 +347,7 @@ class Service:
 
     def start(self, timeout: float = 30) -> None:
         """Start the process and wait until it answers ``/health/live``."""
-        env = {"HOST": "127.0.0.1", "PORT": "0", **self.env}
+        env = {"HOST": "127.0.0.1", "PORT": "0", **self.project.run_env(), **self.env}
         log = self.log_path.open("wb")
         self.process = subprocess.Popen(
             [str(self.project.python), "-m", self.project.package],

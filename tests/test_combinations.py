@@ -1,13 +1,13 @@
-"""Every combination of answers: it renders clean, lints, passes its own tests
-and boots under Hypercorn, answering real HTTP clients over real sockets."""
+"""Every combination of answers: it renders clean, lints and passes its own
+tests. (Each boots under Hypercorn and answers real clients over every
+protocol it enables in test_protocols.py.)"""
 
 from __future__ import annotations
 
 import pytest
 import yaml
 
-from .checks import check_serves_real_clients
-from .conftest import Databases, ProjectFactory, own_test_env
+from .conftest import ProjectFactory, own_test_env
 from .generated import Project
 
 pytestmark = pytest.mark.slow
@@ -31,15 +31,3 @@ def test_its_own_tests_pass(project: Project, projects: ProjectFactory) -> None:
     assert " passed" in summary
     assert "failed" not in summary
     assert "error" not in summary
-
-
-def test_boots_and_serves_real_clients(
-    project: Project, projects: ProjectFactory, databases: Databases
-) -> None:
-    # Combinations whose code is byte-identical (they differ only in Docker,
-    # documentation or serving files) are booted once per worker here; every
-    # hypercorn.toml is booted by its own combination in test_protocols.py.
-    fingerprint = project.runtime_fingerprint()
-    if fingerprint not in projects.boots:
-        check_serves_real_clients(project, databases.env(project.answers))
-        projects.boots.add(fingerprint)

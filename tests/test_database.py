@@ -25,7 +25,7 @@ PRODUCTION = {"APP_ENV": "production", "SECRET_KEY": "template-tests-secret"}
 def alembic(project: Project, env: dict[str, str], *args: str) -> str:
     """Run the service's own ``alembic`` command line."""
     command = [str(project.python.parent / "alembic"), *args]
-    result = run(command, project.path, env=env)
+    result = run(command, project.path, env={**project.run_env(), **env})
     return result.stdout + result.stderr
 
 

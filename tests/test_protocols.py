@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import signal
 import socket
 import ssl
 import subprocess
@@ -24,6 +23,7 @@ from typing import Any
 import httpx
 import pytest
 
+from .checks import check_routes, check_stops_cleanly
 from .conftest import Databases, ProjectFactory, matrix_params
 from .generated import CERTIFICATE_COMMAND, Project, Service, service_env
 from .http2 import h2c_upgrade, websocket_over_h2
@@ -33,10 +33,9 @@ from .realtime import event_stream
 
 pytestmark = pytest.mark.slow
 
-WITH_HTTP2 = matrix_params(
-    lambda a: a["http"] in {"h2", "h3"}, vary=frozenset({"http"})
-)
-HTTP1_ONLY = matrix_params(lambda a: a["http"] == "h1", vary=frozenset({"http"}))
+# Every combination but the Docker answer (Docker files do not change how
+# `python -m <package>` serves).
+EVERY_SERVING = matrix_params(vary=frozenset({"http"}))
 PROTOCOL_CHOICES = sorted({answers["http"] for answers in combinations()})
 
 
@@ -73,13 +72,6 @@ def wait_for_log(service: Service, text: str, count: int, timeout: float = 5) ->
     while service.log().count(text) < count:
         assert time.monotonic() < deadline, f"{count}x {text!r} not logged"
         time.sleep(0.05)
-
-
-def stop_cleanly(service: Service) -> None:
-    code, seconds = service.stop(signal.SIGTERM)
-    assert code == 0, service.log()
-    assert seconds < 5, f"SIGTERM took {seconds:.1f}s"
-    assert "Traceback" not in service.log()
 
 
 async def post_message(base_url: str, text: str, **client: Any) -> dict[str, Any]:
@@ -153,89 +145,87 @@ async def http3_requests(service: Service, ca_file: str) -> None:
         assert malformed.headers["content-type"] == "application/json"
 
 
-@pytest.mark.parametrize("answers", WITH_HTTP2)
-def test_every_protocol_answers_real_clients(
+@pytest.mark.parametrize("answers", EVERY_SERVING)
+def test_serves_real_clients_over_every_protocol(
     answers: dict[str, Any], projects: ProjectFactory, databases: Databases
 ) -> None:
+    """One boot per combination: its routes over cleartext HTTP/1.1, then
+    each protocol its ``http`` answer enables, then SIGTERM."""
     project = projects.installed(answers)
     env, ca_file = tls_env(project)
     debug = {"LOG_LEVEL": "DEBUG"}  # the broker logs each (un)subscription
     with project.serve({**env, **debug, **databases.env(answers)}) as service:
         assert service.tls_url.endswith(f":{env['TLS_PORT']}"), service.log()
+        check_routes(service)
 
         with httpx.Client(verify=trusting(ca_file), timeout=10) as http1:
             response = http1.get(f"{service.tls_url}/health/live")
             assert response.http_version == "HTTP/1.1"
             assert response.status_code == 200
 
-        with httpx.Client(http2=True, verify=trusting(ca_file), timeout=10) as http2:
-            response = http2.get(f"{service.tls_url}/api/messages")
-            assert response.http_version == "HTTP/2"
-            assert response.status_code == 200
-            malformed = http2.post(
-                f"{service.tls_url}/api/messages",
-                content=b"\xff\xfe",
-                headers={"content-type": "application/json"},
-            )
-            assert malformed.status_code == 400
-            assert malformed.json()["status"] == 400
-
-        with httpx.Client(http1=False, http2=True, timeout=10) as prior_knowledge:
-            response = prior_knowledge.get(f"{service.base_url}/health/live")
-            assert response.http_version == "HTTP/2"
-            assert response.status_code == 200
-
-        host, port = service.base_url.removeprefix("http://").split(":")
-        status_line, headers, body = h2c_upgrade(host, int(port), "/health/live")
-        assert status_line.startswith("HTTP/1.1 101"), status_line
-        assert headers[":status"] == "200"
-        assert json.loads(body) == {"status": "ok"}
-
-        if answers["http"] == "h3":
-            assert service.quic_port == int(env["TLS_PORT"]), service.log()
-            alt_svc = response.headers["alt-svc"]
-            assert f'h3=":{service.quic_port}"' in alt_svc, alt_svc
-            asyncio.run(http3_requests(service, ca_file))
-            assert "request_id=over-h3 status=201" in service.log()
-            assert "http_version=3" in service.log()
-        else:
-            assert service.quic_port == 0
+        if answers["http"] == "h1":
+            with httpx.Client(http2=True, verify=trusting(ca_file)) as http:
+                response = http.get(f"{service.tls_url}/health/live")
+            assert response.http_version == "HTTP/1.1", "ALPN offered HTTP/2"
             assert "alt-svc" not in response.headers
-
-        if answers.get("sse"):
-            asyncio.run(sse_over_http2(service, ca_file))
-            wait_for_log(service, "unsubscribed", 1)  # the client left
-            if answers["http"] == "h3":
-                asyncio.run(sse_over_http3(service, ca_file))
-                # Hypercorn alone never tells the app an HTTP/3 client left.
-                wait_for_log(service, "unsubscribed", 2)
-
-        if answers.get("websockets"):
-            tls_port = int(env["TLS_PORT"])
-            with websocket_over_h2("127.0.0.1", tls_port, ca_file, "/ws") as ws:
-                sent = asyncio.run(post_message(service.base_url, "to an h2 socket"))
-                received = ws.receive_message("to an h2 socket")
-                assert received == {"type": "message", "data": sent}
-                ws.send_json({"text": "from an h2 socket"})
-                assert ws.receive_message("from an h2 socket")["data"]["id"]
-
-        stop_cleanly(service)
+            assert service.quic_port == 0
+        else:
+            check_http2(service, ca_file, answers)
+        check_stops_cleanly(service)
 
 
-@pytest.mark.parametrize("answers", HTTP1_ONLY)
-def test_http1_choice_offers_only_http1_over_tls(
-    answers: dict[str, Any], projects: ProjectFactory, databases: Databases
-) -> None:
-    project = projects.installed(answers)
-    env, ca_file = tls_env(project)
-    with project.serve({**env, **databases.env(answers)}) as service:
-        with httpx.Client(http2=True, verify=trusting(ca_file), timeout=10) as http:
-            response = http.get(f"{service.tls_url}/health/live")
-        assert response.http_version == "HTTP/1.1"
+def check_http2(service: Service, ca_file: str, answers: dict[str, Any]) -> None:
+    """HTTP/2 over TLS and cleartext, HTTP/3 with h3, realtime over both."""
+    with httpx.Client(http2=True, verify=trusting(ca_file), timeout=10) as http2:
+        response = http2.get(f"{service.tls_url}/api/messages")
+        assert response.http_version == "HTTP/2"
         assert response.status_code == 200
-        assert "alt-svc" not in response.headers
+        malformed = http2.post(
+            f"{service.tls_url}/api/messages",
+            content=b"\xff\xfe",
+            headers={"content-type": "application/json"},
+        )
+        assert malformed.status_code == 400
+        assert malformed.json()["status"] == 400
+
+    with httpx.Client(http1=False, http2=True, timeout=10) as prior_knowledge:
+        response = prior_knowledge.get(f"{service.base_url}/health/live")
+        assert response.http_version == "HTTP/2"
+        assert response.status_code == 200
+
+    host, port = service.base_url.removeprefix("http://").split(":")
+    status_line, headers, body = h2c_upgrade(host, int(port), "/health/live")
+    assert status_line.startswith("HTTP/1.1 101"), status_line
+    assert headers[":status"] == "200"
+    assert json.loads(body) == {"status": "ok"}
+
+    tls_port = int(service.tls_url.rsplit(":", 1)[1])
+    if answers["http"] == "h3":
+        assert service.quic_port == tls_port, service.log()
+        alt_svc = response.headers["alt-svc"]
+        assert f'h3=":{service.quic_port}"' in alt_svc, alt_svc
+        asyncio.run(http3_requests(service, ca_file))
+        assert "request_id=over-h3 status=201" in service.log()
+        assert "http_version=3" in service.log()
+    else:
         assert service.quic_port == 0
-        stop_cleanly(service)
+        assert "alt-svc" not in response.headers
+
+    if answers.get("sse"):
+        asyncio.run(sse_over_http2(service, ca_file))
+        wait_for_log(service, "unsubscribed", 1)  # the client left
+        if answers["http"] == "h3":
+            asyncio.run(sse_over_http3(service, ca_file))
+            # Hypercorn alone never tells the app an HTTP/3 client left.
+            wait_for_log(service, "unsubscribed", 2)
+
+    if answers.get("websockets"):
+        with websocket_over_h2("127.0.0.1", tls_port, ca_file, "/ws") as ws:
+            sent = asyncio.run(post_message(service.base_url, "to an h2 socket"))
+            received = ws.receive_message("to an h2 socket")
+            assert received == {"type": "message", "data": sent}
+            ws.send_json({"text": "from an h2 socket"})
+            assert ws.receive_message("from an h2 socket")["data"]["id"]
 
 
 def start(project: Project, **env: str) -> subprocess.CompletedProcess[str]:
@@ -243,7 +233,7 @@ def start(project: Project, **env: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [str(project.python), "-m", project.package],
         cwd=project.path,
-        env=service_env({"PORT": "0", **env}),
+        env=service_env({"PORT": "0", **project.run_env(), **env}),
         capture_output=True,
         text=True,
         timeout=30,
@@ -313,7 +303,7 @@ def test_without_a_certificate_it_says_which_protocols_are_off(
     with serving_project.serve() as service:
         assert service.tls_url == ""
         assert service.quic_port == 0
-        stop_cleanly(service)
+        check_stops_cleanly(service)
     expected = {
         "h1": "HTTPS is off; serving HTTP/1.1 only",
         "h2": "HTTP/2 over TLS is off; serving HTTP/1.1 and cleartext HTTP/2 (h2c)",

@@ -17,7 +17,7 @@ def start(project: Project, **env: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [str(project.python), "-m", project.package],
         cwd=project.path,
-        env=service_env({"PORT": "0", **env}),
+        env=service_env({"PORT": "0", **project.run_env(), **env}),
         capture_output=True,
         text=True,
         timeout=30,
