@@ -223,3 +223,23 @@ def own_test_env(answers: dict[str, Any]) -> dict[str, str]:
     if kind in {"postgresql", "mysql"}:
         env["TEST_DATABASE_URL"] = server_url(kind)
     return env
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(
+    config: pytest.Config, items: list[pytest.Item]
+) -> None:
+    """Refuse to run when xdist's ``loadgroup`` would not keep groups together.
+
+    xdist marks a grouped test by appending ``@<group>`` to its node id; with
+    a pytest that ignores that (pytest 9.2 with xdist 3.8), every combination
+    is silently rendered, installed and tested on both workers.
+    """
+    if not getattr(config.option, "loadgroup", False):
+        return
+    for item in items:
+        if item.get_closest_marker("xdist_group") and "@" not in item.nodeid:
+            raise pytest.UsageError(
+                f"xdist loadgroup is not grouping {item.nodeid}: pytest and "
+                "pytest-xdist do not agree (see the pytest pin in pyproject.toml)"
+            )

@@ -318,6 +318,18 @@ class Project:
             "CA_BUNDLE": str(certs / "client.pem"),
         }
 
+    def start_until_exit(self, **env: str) -> subprocess.CompletedProcess[str]:
+        """Run ``python -m <package>`` until it exits (start-up failures)."""
+        return subprocess.run(
+            [str(self.python), "-m", self.package],
+            cwd=self.path,
+            env=service_env({"PORT": "0", **self.run_env(), **env}),
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=False,
+        )
+
     @contextlib.contextmanager
     def serve(
         self, env: Mapping[str, str] | None = None, *, log: Path | None = None

@@ -15,7 +15,6 @@ import asyncio
 import json
 import socket
 import ssl
-import subprocess
 import time
 from pathlib import Path
 from typing import Any
@@ -25,7 +24,7 @@ import pytest
 
 from .checks import check_routes, check_stops_cleanly
 from .conftest import Databases, ProjectFactory, matrix_params
-from .generated import CERTIFICATE_COMMAND, Project, Service, service_env
+from .generated import CERTIFICATE_COMMAND, Project, Service
 from .http2 import h2c_upgrade, websocket_over_h2
 from .http3 import http3_client
 from .matrix import combinations, default_answers
@@ -228,19 +227,6 @@ def check_http2(service: Service, ca_file: str, answers: dict[str, Any]) -> None
             assert ws.receive_message("from an h2 socket")["data"]["id"]
 
 
-def start(project: Project, **env: str) -> subprocess.CompletedProcess[str]:
-    """Run the service until it exits (for start-up failures)."""
-    return subprocess.run(
-        [str(project.python), "-m", project.package],
-        cwd=project.path,
-        env=service_env({"PORT": "0", **project.run_env(), **env}),
-        capture_output=True,
-        text=True,
-        timeout=30,
-        check=False,
-    )
-
-
 @pytest.fixture(params=PROTOCOL_CHOICES)
 def serving_project(
     request: pytest.FixtureRequest, projects: ProjectFactory
@@ -260,13 +246,13 @@ def test_a_missing_certificate_file_stops_start_up(
     serving_project: Project, tmp_path: Path
 ) -> None:
     missing = str(tmp_path / "nowhere" / "server.pem")
-    result = start(serving_project, CERT_FILE=missing, KEY_FILE=missing)
+    result = serving_project.start_until_exit(CERT_FILE=missing, KEY_FILE=missing)
     assert result.returncode == 2, result.stderr
     assert f"CERT_FILE: no such file: {missing!r}" in result.stderr
     assert f"KEY_FILE: no such file: {missing!r}" in result.stderr
     assert "Traceback" not in result.stderr
 
-    result = start(serving_project, CERT_FILE=missing)
+    result = serving_project.start_until_exit(CERT_FILE=missing)
     assert result.returncode == 2
     assert "KEY_FILE: required with CERT_FILE" in result.stderr
 
@@ -275,7 +261,7 @@ def test_an_unknown_hypercorn_key_stops_start_up(
     serving_project: Project, tmp_path: Path
 ) -> None:
     toml = write_toml(serving_project, tmp_path, "keep_alive_timout = 30\n")
-    result = start(serving_project, HYPERCORN_CONFIG=toml)
+    result = serving_project.start_until_exit(HYPERCORN_CONFIG=toml)
     assert result.returncode == 2, result.stderr
     assert "invalid Hypercorn configuration" in result.stderr
     assert (
@@ -289,7 +275,7 @@ def test_several_workers_stop_start_up(
     serving_project: Project, tmp_path: Path
 ) -> None:
     toml = write_toml(serving_project, tmp_path, "workers = 4\n")
-    result = start(serving_project, HYPERCORN_CONFIG=toml)
+    result = serving_project.start_until_exit(HYPERCORN_CONFIG=toml)
     assert result.returncode == 2, result.stderr
     assert "workers: " in result.stderr
     assert "run more processes or containers behind a load balancer" in (result.stderr)

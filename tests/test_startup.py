@@ -4,31 +4,18 @@ stops it with a clear message, and production mode logs JSON lines."""
 from __future__ import annotations
 
 import json
-import subprocess
 
 import pytest
 
-from .generated import Project, service_env
+from .generated import Project
 
 pytestmark = pytest.mark.slow
-
-
-def start(project: Project, **env: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [str(project.python), "-m", project.package],
-        cwd=project.path,
-        env=service_env({"PORT": "0", **project.run_env(), **env}),
-        capture_output=True,
-        text=True,
-        timeout=30,
-        check=False,
-    )
 
 
 def test_bad_values_stop_start_up_naming_each_variable(
     default_project: Project,
 ) -> None:
-    result = start(default_project, PORT="eighty", LOG_LEVEL="chatty")
+    result = default_project.start_until_exit(PORT="eighty", LOG_LEVEL="chatty")
     assert result.returncode == 2
     assert result.stderr.startswith("error: invalid configuration:")
     assert "PORT: expected a whole number, got 'eighty'" in result.stderr
@@ -37,7 +24,7 @@ def test_bad_values_stop_start_up_naming_each_variable(
 
 
 def test_production_refuses_the_default_secret_key(default_project: Project) -> None:
-    result = start(default_project, APP_ENV="production")
+    result = default_project.start_until_exit(APP_ENV="production")
     assert result.returncode == 2
     assert "SECRET_KEY: the development default is refused in production" in (
         result.stderr
