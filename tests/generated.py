@@ -393,6 +393,14 @@ class Service:
                 self.base_url = f"http://{host}:{port}"
         return bool(self.base_url)
 
+    def wait_for_quic(self, timeout: float = 10) -> int:
+        """The QUIC port, once Hypercorn reports it (after the TCP ports)."""
+        deadline = time.monotonic() + timeout
+        while not self.quic_port and time.monotonic() < deadline:
+            self._listening()
+            time.sleep(0.05)
+        return self.quic_port
+
     def log(self) -> str:
         """Everything the service wrote to stdout and stderr so far."""
         return self.log_path.read_text(errors="replace")

@@ -16,8 +16,25 @@ from .generated import Project, run
 
 pytestmark = pytest.mark.slow
 
-WITH_DATABASE = matrix_params(lambda a: a.get("database", "none") != "none")
-SERVER_DATABASES = matrix_params(lambda a: a.get("database") in {"postgresql", "mysql"})
+
+def with_both_realtime_endpoints(answers: dict[str, Any]) -> bool:
+    """Whether the combination has /ws and /events (and either broker).
+
+    The database's life cycle does not depend on which realtime endpoints
+    exist, only on the store and the broker wiring; each endpoint's own
+    interplay with every database is in test_realtime.py.
+    """
+    return bool(answers.get("websockets") and answers.get("sse"))
+
+
+WITH_DATABASE = matrix_params(
+    lambda a: a.get("database", "none") != "none" and with_both_realtime_endpoints(a)
+)
+SERVER_DATABASES = matrix_params(
+    lambda a: (
+        a.get("database") in {"postgresql", "mysql"} and with_both_realtime_endpoints(a)
+    )
+)
 POOL_SIZE = 3
 PRODUCTION = {"APP_ENV": "production", "SECRET_KEY": "template-tests-secret"}
 

@@ -200,7 +200,7 @@ def check_http2(service: Service, ca_file: str, answers: dict[str, Any]) -> None
 
     tls_port = int(service.tls_url.rsplit(":", 1)[1])
     if answers["http"] == "h3":
-        assert service.quic_port == tls_port, service.log()
+        assert service.wait_for_quic() == tls_port, service.log()
         alt_svc = response.headers["alt-svc"]
         assert f'h3=":{service.quic_port}"' in alt_svc, alt_svc
         asyncio.run(http3_requests(service, ca_file))
