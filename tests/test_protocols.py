@@ -278,7 +278,7 @@ def test_several_workers_stop_start_up(
     result = serving_project.start_until_exit(HYPERCORN_CONFIG=toml)
     assert result.returncode == 2, result.stderr
     assert "workers: " in result.stderr
-    assert "run more processes or containers behind a load balancer" in (result.stderr)
+    assert "run more processes or containers behind a load balancer" in result.stderr
     if serving_project.answers["http"] == "h3":
         assert "QUIC (HTTP/3) cannot share its UDP socket" in result.stderr
 
