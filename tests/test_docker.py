@@ -25,8 +25,13 @@ from typing import Any
 import httpx
 import pytest
 
-from .conftest import SERVING_QUESTIONS, ProjectFactory, matrix_params, missing
-from .databases import DatabaseUnavailable, scratch_database
+from .conftest import (
+    SERVING_QUESTIONS,
+    Databases,
+    ProjectFactory,
+    matrix_params,
+    missing,
+)
 from .docker import DockerUnavailable, Engine, base_image, docker_engine, health
 from .generated import Project, run
 from .http3 import http3_client
@@ -155,7 +160,7 @@ def test_image_builds_boots_healthy_and_stops_cleanly(
     projects: ProjectFactory,
     docker: Engine,
     tmp_path: Path,
-    in_ci: bool,
+    databases: Databases,
 ) -> None:
     project = projects.rendering(answers)
     tag = f"copier-quart-test-{uuid.uuid4().hex[:12]}"
@@ -167,14 +172,14 @@ def test_image_builds_boots_healthy_and_stops_cleanly(
     size = int(docker.run("image", "inspect", "--format", "{{.Size}}", tag).stdout)
     record_image(answers, size, build_seconds)
     try:
-        with container_settings(answers, tmp_path, in_ci) as (env, mounts):
-            options = [f"--env={k}={v}" for k, v in env.items()] + mounts
-            if answers["database"] != "none":  # as compose's migrate service
-                docker.run(
-                    "run", "--rm", "--network=host", *options, tag,
-                    "alembic", "upgrade", "head",
-                )  # fmt: skip
-            boot_and_stop(docker, tag, options, env, answers, tmp_path)
+        env, mounts = container_settings(answers, tmp_path, databases)
+        options = [f"--env={k}={v}" for k, v in env.items()] + mounts
+        if answers["database"] != "none":  # as compose's migrate service
+            docker.run(
+                "run", "--rm", "--network=host", *options, tag,
+                "alembic", "upgrade", "head",
+            )  # fmt: skip
+        boot_and_stop(docker, tag, options, env, answers, tmp_path)
     finally:
         docker.run("rmi", "-f", tag, check=False)
 
@@ -237,10 +242,9 @@ async def http3_live(port: int, certs: Path) -> None:
         assert response.status == 200
 
 
-@contextlib.contextmanager
 def container_settings(
-    answers: dict[str, Any], tmp: Path, in_ci: bool
-) -> Iterator[tuple[dict[str, str], list[str]]]:
+    answers: dict[str, Any], tmp: Path, databases: Databases
+) -> tuple[dict[str, str], list[str]]:
     """Environment and mounts for a container: free ports, its own database
     (on this machine's servers, over the host network) and Redis prefix, and
     a development certificate mounted read-only."""
@@ -251,6 +255,7 @@ def container_settings(
         "GRACEFUL_TIMEOUT": str(GRACE),
         "CERT_FILE": "/run/certs/server.pem",
         "KEY_FILE": "/run/certs/server.key",
+        **databases.env(answers),
     }
     certs = tmp / "certs"
     certs.mkdir()
@@ -259,21 +264,14 @@ def container_settings(
     for path in certs.iterdir():
         path.chmod(0o644)  # read by the image's uid 10001
     mounts = [f"--volume={certs}:/run/certs:ro"]
-    if answers.get("broker") == "redis":
-        env["REDIS_PREFIX"] = f"template-test-{uuid.uuid4().hex}:"
-    with contextlib.ExitStack() as stack:
-        kind = answers["database"]
-        if kind == "sqlite":
-            instance = tmp / "instance"
-            instance.mkdir()
-            instance.chmod(0o777)  # written by the image's uid 10001
-            mounts.append(f"--volume={instance}:/app/instance")
-        elif kind != "none":
-            try:
-                env["DATABASE_URL"] = stack.enter_context(scratch_database(kind, tmp))
-            except DatabaseUnavailable as error:
-                missing(str(error), in_ci)
-        yield env, mounts
+    if answers["database"] == "sqlite":
+        # The container's own default file, in a host folder it can write.
+        del env["DATABASE_URL"]
+        instance = tmp / "instance"
+        instance.mkdir()
+        instance.chmod(0o777)  # written by the image's uid 10001
+        mounts.append(f"--volume={instance}:/app/instance")
+    return env, mounts
 
 
 def test_the_representative_set_covers_every_answer() -> None:
