@@ -1,0 +1,473 @@
+"""Benchmark the generated service against FastAPI and Flask: ``uv run bench/run.py``.
+
+Renders the template (working tree, chosen answers), installs the service and
+the peers (bench/peers), starts each as users run it, on its own port and its
+own PostgreSQL database, pinned to core 0 with the load on the other cores,
+then runs every scenario for several rounds, interleaving the servers (the
+order rotates each round). Prints a Markdown table, writes JSON to
+bench/results/, and with ``--readme`` puts the table in bench/README.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import datetime as dt
+import json
+import os
+import platform
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from fanout import fanout
+from load import MESSAGES_LUA, h2load, wrk
+from report import SERVICE, add_ratios, summarize, table
+from servers import (
+    REPO,
+    Server,
+    Usage,
+    create_databases,
+    drop_databases,
+    install_all,
+    make_servers,
+    render_service,
+    seed,
+    stop_process,
+    wait_ready,
+)
+
+RESULTS = REPO / "bench" / "results"
+README = REPO / "bench" / "README.md"
+DEFAULT_ANSWERS = {
+    "project_name": "Bench Service",
+    "database": "postgresql",
+    "websockets": True,
+    "sse": True,
+    "broker": "memory",
+    "http": "h2",
+    "docker": False,
+}
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=3, help="rounds per scenario (3)")
+    parser.add_argument(
+        "--seconds", type=float, default=3, help="seconds per load run (3)"
+    )
+    parser.add_argument(
+        "--subscribers", type=int, default=1000, help="fan-out subscribers (1000)"
+    )
+    parser.add_argument(
+        "--messages", type=int, default=40, help="fan-out messages (40)"
+    )
+    parser.add_argument(
+        "--rate", type=float, default=40, help="fan-out messages/s (40)"
+    )
+    parser.add_argument(
+        "--pool-size", type=int, default=10, help="database pool size (10)"
+    )
+    parser.add_argument(
+        "--python", default="3.13", help="Python for the servers (3.13)"
+    )
+    parser.add_argument(
+        "--answer",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="a template answer (repeatable), e.g. --answer http=h3",
+    )
+    parser.add_argument("--only", help="comma-separated scenarios to run")
+    parser.add_argument("--servers", help="comma-separated servers to run")
+    parser.add_argument("--readme", action="store_true", help="update bench/README.md")
+    return parser.parse_args()
+
+
+def answer_value(raw: str) -> str | bool:
+    return {"true": True, "false": False}.get(raw.lower(), raw)
+
+
+Measure = Callable[[Server, argparse.Namespace, Path], dict[str, Any]]
+
+
+def load_scenario(path: str, connections: int, script: Path | None = None) -> Measure:
+    """wrk on *path* from *connections* connections (*script* makes the requests)."""
+
+    def measure(server: Server, args: argparse.Namespace, _: Path) -> dict[str, Any]:
+        assert server.process is not None
+        with Usage(server.process.pid) as usage:
+            result = wrk(server.url + path, connections, args.seconds, script)
+        return {
+            "rate": result.rate,
+            "p50_ms": result.p50_ms,
+            "p99_ms": result.p99_ms,
+            "failures": result.failures,
+            "peak_rss": usage.peak_rss,
+            "cpu_per_1000": usage.cpu / result.requests * 1000
+            if result.requests
+            else None,
+        }
+
+    return measure
+
+
+def http2_scenario(server: Server, args: argparse.Namespace, _: Path) -> dict[str, Any]:
+    assert server.process is not None
+    with Usage(server.process.pid) as usage:
+        result = h2load(
+            server.url + "/health/live", 50, 10, args.seconds, http2=server.h2c
+        )
+    return {
+        "rate": result.rate,
+        "protocol": "HTTP/2 (h2c), 10 streams per connection"
+        if server.h2c
+        else "HTTP/1.1",
+        "failures": result.failures,
+        "peak_rss": usage.peak_rss,
+        "cpu_per_1000": usage.cpu / result.requests * 1000 if result.requests else None,
+    }
+
+
+def fanout_scenario(kind: str) -> Measure:
+    def measure(server: Server, args: argparse.Namespace, _: Path) -> dict[str, Any]:
+        assert server.process is not None
+        pid = server.process.pid
+        from servers import rss
+
+        with Usage(pid) as usage:
+            result = asyncio.run(
+                fanout(
+                    server.port,
+                    kind,
+                    args.subscribers,
+                    args.messages,
+                    args.rate,
+                    lambda: rss(pid),
+                )
+            )
+        time.sleep(1)  # let the server close the connections before the next run
+        return {
+            "rate": result.deliveries_per_s,
+            "p50_ms": result.p50_ms,
+            "p99_ms": result.p99_ms,
+            "lost": result.lost,
+            "delivered": result.delivered,
+            "peak_rss": usage.peak_rss,
+            "bytes_per_subscriber": result.bytes_per_subscriber,
+        }
+
+    return measure
+
+
+def cold_start(server: Server, args: argparse.Namespace, logs: Path) -> dict[str, Any]:
+    port = server.port + 100
+    started = time.perf_counter()
+    process = server.spawn(port, logs / f"{server.name}-cold.log")
+    try:
+        probe = Server(
+            server.name, [], server.cwd, port, server.database, process=process
+        )
+        wait_ready(probe, port, timeout=60)
+        seconds = time.perf_counter() - started
+        from servers import rss
+
+        memory = rss(process.pid)
+    finally:
+        stop_process(process)
+    return {"rate": seconds, "peak_rss": memory}
+
+
+SCENARIOS: dict[str, dict[str, Any]] = {
+    "json": {
+        "title": "Small JSON response (GET /health/live), 50 connections",
+        "how": "wrk, HTTP/1.1 keep-alive, 50 connections.",
+        "unit": "req/s",
+        "measure": load_scenario("/health/live", 50),
+        "warm_up": lambda server: wrk(server.url + "/health/live", 50, 1),
+    },
+    "io-100": {
+        "title": "50 ms of awaited I/O (GET /bench/io), 100 connections",
+        "how": "wrk, 100 connections; the physical limit is 100 / 0.05 s = 2,000 req/s",
+        "unit": "req/s",
+        "measure": load_scenario("/bench/io", 100),
+        "warm_up": lambda server: wrk(server.url + "/bench/io", 100, 1),
+    },
+    "io-1000": {
+        "title": "50 ms of awaited I/O (GET /bench/io), 1,000 connections",
+        "how": "wrk, 1,000 connections; the physical limit is 20,000 req/s.",
+        "unit": "req/s",
+        "measure": load_scenario("/bench/io", 1000),
+    },
+    "messages": {
+        "title": "Messages API on PostgreSQL, 100 connections",
+        "how": (
+            "wrk, 100 connections: 4 of 5 requests read a page of 20 messages "
+            "(GET /api/messages?limit=20), 1 of 5 writes one (POST /api/messages); "
+            "every server has a pool of the same size."
+        ),
+        "unit": "req/s",
+        "measure": "messages",
+    },
+    "http2": {
+        "title": "HTTP/2 (h2load, GET /health/live), 50 connections",
+        "how": (
+            "h2load, 50 connections: HTTP/2 over cleartext (h2c) with 10 concurrent "
+            "streams per connection where the server speaks it, else HTTP/1.1."
+        ),
+        "unit": "req/s",
+        "measure": http2_scenario,
+        "needs_keep_alive": True,
+    },
+    "sse-fanout": {
+        "title": "Realtime fan-out: Server-Sent Events subscribers",
+        "how": "Own asyncio client; see bench/README.md.",
+        "unit": "deliveries/s",
+        "realtime": True,
+        "measure": fanout_scenario("sse"),
+    },
+    "ws-fanout": {
+        "title": "Realtime fan-out: WebSocket subscribers",
+        "how": "Own asyncio client; see bench/README.md.",
+        "unit": "deliveries/s",
+        "realtime": True,
+        "measure": fanout_scenario("ws"),
+    },
+    "cold-start": {
+        "title": "Cold start: process start to the first 200 on /health/live",
+        "how": ("A new process on another port each round; memory is its RSS then."),
+        "unit": "seconds",
+        "lower_is_better": True,
+        "measure": cold_start,
+    },
+}
+
+
+def check_same_answers(servers: list[Server]) -> None:
+    """Refuse to measure servers that do not answer the same requests alike."""
+    import httpx
+
+    def shape(server: Server) -> list[object]:
+        with httpx.Client(base_url=server.url, timeout=10) as http:
+            answers = [
+                http.get("/health/live"),
+                http.get("/bench/io"),
+                http.post("/api/messages", json={"text": "same answers"}),
+                http.get("/api/messages", params={"limit": 2}),
+            ]
+            rejected = http.post("/api/messages", json={"text": ""}).status_code
+        body = answers[3].json()
+        return [
+            [(a.status_code, sorted(a.json())) for a in answers],
+            sorted(body["messages"][0]),
+            len(body["messages"]),
+            400 <= rejected < 500,
+        ]
+
+    expected = shape(servers[0])
+    for server in servers[1:]:
+        if (got := shape(server)) != expected:
+            raise RuntimeError(
+                f"{server.name} answers {got}, {servers[0].name} {expected}"
+            )
+
+
+def versions(python: Path, packages: list[str]) -> dict[str, str]:
+    code = (
+        "import importlib.metadata as m, json, sys; "
+        "print(json.dumps({p: m.version(p) for p in sys.argv[1:]}))"
+    )
+    result = subprocess.run(
+        [str(python), "-c", code, *packages], capture_output=True, text=True, check=True
+    )
+    return json.loads(result.stdout)
+
+
+def machine() -> dict[str, Any]:
+    cpu = "unknown"
+    with open("/proc/cpuinfo", encoding="utf-8") as info:
+        for line in info:
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    tools = {}
+    for tool, flag in (("wrk", "-v"), ("h2load", "--version")):
+        out = subprocess.run([tool, flag], capture_output=True, text=True, check=False)
+        tools[tool] = (out.stdout + out.stderr).splitlines()[0].strip()
+    return {
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "memory_gib": round(
+            os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+        ),
+        "kernel": platform.release(),
+        **tools,
+    }
+
+
+def main() -> int:
+    args = parse_args()
+    load_cores = set(range(1, os.cpu_count() or 1))
+    if load_cores:  # the servers get core 0 (servers.pin); this client the rest
+        os.sched_setaffinity(0, load_cores)
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, min(hard, 65536)), hard))
+    answers = {**DEFAULT_ANSWERS}
+    for raw in args.answer:
+        key, _, value = raw.partition("=")
+        answers[key] = answer_value(value)
+    if answers.get("database") != "postgresql":
+        sys.exit(
+            "bench: the peers store messages in PostgreSQL: keep database=postgresql"
+        )
+    began = time.perf_counter()
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    logs = Path(tempfile.mkdtemp(prefix="logs-", dir=RESULTS))
+    service = RESULTS / "service"
+    print(f"rendering the service with {answers} ...", flush=True)
+    package = render_service(service, answers)
+    install_all(service, args.python)
+    servers = make_servers(service, package, args.pool_size)
+    if args.servers:
+        wanted = set(args.servers.split(","))
+        servers = [s for s in servers if s.name in wanted or s.name == SERVICE]
+    for server in servers:
+        if server.h2c:
+            server.h2c = answers.get("http") != "h1"
+    script = logs / "messages.lua"
+    script.write_text(MESSAGES_LUA, encoding="utf-8")
+    SCENARIOS["messages"]["measure"] = load_scenario("/", 100, script)
+    SCENARIOS["messages"]["warm_up"] = lambda server: wrk(
+        server.url + "/", 100, 1, script
+    )
+    chosen = args.only.split(",") if args.only else list(SCENARIOS)
+    create_databases(servers)
+    results: list[dict[str, Any]] = []
+    try:
+        for server in servers:
+            server.start(logs / f"{server.name}.log")
+            seed(server, 200)
+        check_same_answers(servers)
+        print(f"servers up after {time.perf_counter() - began:.0f}s", flush=True)
+        for name in chosen:
+            scenario = SCENARIOS[name]
+            if (name == "sse-fanout" and not answers.get("sse")) or (
+                name == "ws-fanout" and not answers.get("websockets")
+            ):
+                continue  # the service was rendered without that endpoint
+            runnable = [
+                s
+                for s in servers
+                if (s.realtime or not scenario.get("realtime"))
+                and (s.keep_alive or not scenario.get("needs_keep_alive"))
+            ]
+            if "warm_up" in scenario:
+                for server in runnable:
+                    scenario["warm_up"](server)
+            samples: dict[str, list[dict[str, Any]]] = {s.name: [] for s in runnable}
+            for round_ in range(args.rounds):
+                order = (
+                    runnable[round_ % len(runnable) :]
+                    + runnable[: round_ % len(runnable)]
+                )
+                for server in order:
+                    sample = scenario["measure"](server, args, logs)
+                    samples[server.name].append(sample)
+                    print(
+                        f"  {name:<11} round {round_ + 1} {server.name:<24} "
+                        f"{sample['rate']:>10,.2f} {scenario['unit']}",
+                        flush=True,
+                    )
+            rows = {n: summarize(s, "rate") for n, s in samples.items() if s}
+            for n, s in samples.items():
+                if s and "protocol" in s[0]:
+                    rows[n]["protocol"] = s[0]["protocol"]
+            add_ratios(rows)
+            results.append(
+                {
+                    "name": name,
+                    "title": scenario["title"],
+                    "how": scenario["how"],
+                    "unit": scenario["unit"],
+                    "lower_is_better": scenario.get("lower_is_better", False),
+                    "servers": rows,
+                }
+            )
+    finally:
+        for server in servers:
+            server.stop()
+        drop_databases(servers)
+    elapsed = time.perf_counter() - began
+    report = {
+        "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "seconds": round(elapsed),
+        "settings": {k: v for k, v in vars(args).items() if k != "readme"},
+        "answers": answers,
+        "machine": machine(),
+        "versions": {
+            "service": versions(
+                service / ".venv" / "bin" / "python",
+                [
+                    "quart",
+                    "hypercorn",
+                    "uvicorn",
+                    "quart-schema",
+                    "sqlalchemy",
+                    "asyncpg",
+                ],
+            ),
+            "peers": versions(
+                REPO / "bench" / "peers" / ".venv" / "bin" / "python",
+                ["fastapi", "uvicorn", "flask", "gunicorn", "asyncpg", "psycopg"],
+            ),
+            "python": subprocess.run(
+                [str(service / ".venv" / "bin" / "python"), "--version"],
+                capture_output=True,
+                text=True,
+                check=True,
+            ).stdout.strip(),
+        },
+        "servers": {s.name: s.description for s in servers},
+        "scenarios": results,
+    }
+    text = table(results)
+    print("\n" + text)
+    stamp = report["date"].replace(":", "")
+    for path in (RESULTS / f"bench-{stamp}.json", RESULTS / "latest.json"):
+        path.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+    print(f"JSON: {RESULTS / 'latest.json'}; logs: {logs}; took {elapsed:.0f}s")
+    if args.readme:
+        write_readme(report, text)
+    return 0
+
+
+def write_readme(report: dict[str, Any], text: str) -> None:
+    """Replace the results section of bench/README.md."""
+    begin, end = "<!-- results -->", "<!-- /results -->"
+    readme = README.read_text(encoding="utf-8")
+    head, _, rest = readme.partition(begin)
+    _, _, tail = rest.partition(end)
+    m, v = report["machine"], report["versions"]
+    servers = "\n".join(
+        f"- **{name}**: {what}" for name, what in report["servers"].items()
+    )
+    body = (
+        f"\nRun on {report['date']} in {report['seconds']} s: {m['cores']} cores "
+        f"({m['cpu']}), {m['memory_gib']} GiB, Linux {m['kernel']}; {m['wrk']}; "
+        f"{m['h2load']}.\n{v['python']}; service: "
+        + ", ".join(f"{k} {x}" for k, x in v["service"].items())
+        + "; peers: "
+        + ", ".join(f"{k} {x}" for k, x in v["peers"].items())
+        + f".\nAnswers: `{json.dumps(report['answers'])}`; settings: "
+        f"`{json.dumps(report['settings'])}`.\n\n{servers}\n\n{text}\n"
+    )
+    README.write_text(head + begin + body + end + tail, encoding="utf-8")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,457 @@
+"""The servers under test: the rendered service and its peers, as users run them.
+
+Each server gets its own PostgreSQL database and port, runs pinned to the first
+core (load generators get the others) and is measured as a process tree: a
+gunicorn master and its workers count together.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import http.client
+import os
+import shutil
+import signal
+import subprocess
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import psutil
+
+REPO = Path(__file__).resolve().parent.parent
+PEERS = REPO / "bench" / "peers"
+HOST = "127.0.0.1"
+PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/test"
+
+# The one addition the bench makes to the rendered service: the same
+# 50 ms-of-awaited-I/O endpoint every peer has (a stand-in for a slow upstream).
+IO_BLUEPRINT = '''\
+"""Added by bench/: an endpoint that awaits 50 ms of I/O, like a slow upstream."""
+
+import asyncio
+
+from quart import Blueprint
+
+bp = Blueprint("bench_io", __name__)
+
+
+@bp.get("/bench/io")
+async def slow_io() -> dict[str, str]:
+    """Answer after 50 ms of awaited I/O."""
+    await asyncio.sleep(0.05)
+    return {"status": "ok"}
+'''
+
+# Installed beside the rendered service only to measure the same app on them.
+ALTERNATIVE_SERVERS = ["uvicorn[standard]>=0.32", "granian>=2.5"]
+
+PEER_SCHEMA = """
+CREATE TABLE messages (
+    id BIGSERIAL PRIMARY KEY,
+    text VARCHAR(2000) NOT NULL,
+    created_at TIMESTAMP NOT NULL
+)
+"""
+
+
+@dataclass
+class Server:
+    """One server: how to start it and what it speaks."""
+
+    name: str
+    command: list[str]
+    cwd: Path
+    port: int
+    database: str
+    env: dict[str, str] = field(default_factory=dict)
+    realtime: bool = False
+    h2c: bool = False
+    migrates_itself: bool = False
+    keep_alive: bool = True  # gunicorn's sync workers close every connection
+    description: str = ""
+    process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://{HOST}:{self.port}"
+
+    def spawn(
+        self, port: int | None = None, log: Path | None = None
+    ) -> subprocess.Popen[bytes]:
+        """Start the server (on *port*, default its own) pinned to core 0."""
+        port = port or self.port
+        env = {**os.environ, **self.env, "PORT": str(port)}
+        env.pop("VIRTUAL_ENV", None)
+        # Start from compiled bytecode, as a deployed image does (uv sync
+        # --compile-bytecode below; UV_COMPILE_BYTECODE in the Dockerfile).
+        env.pop("PYTHONDONTWRITEBYTECODE", None)
+        command = [part.replace("{port}", str(port)) for part in self.command]
+        out = open(log, "ab") if log else subprocess.DEVNULL  # noqa: SIM115
+        try:
+            return subprocess.Popen(
+                [*pin(0), *command],
+                cwd=self.cwd,
+                env=env,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        finally:
+            if log:
+                out.close()
+
+    def start(self, log: Path) -> None:
+        self.process = self.spawn(log=log)
+        wait_ready(self, self.port, timeout=60)
+
+    def stop(self) -> None:
+        if self.process is not None:
+            stop_process(self.process)
+            self.process = None
+
+
+def pin(core: int) -> list[str]:
+    """A ``taskset`` prefix pinning to *core* (the load side gets the rest)."""
+    cpus = os.cpu_count() or 1
+    if cpus < 2 or shutil.which("taskset") is None:
+        return []
+    cores = str(core) if core == 0 else f"1-{cpus - 1}"
+    return ["taskset", "-c", cores]
+
+
+def answers(port: int, path: str = "/health/live", timeout: float = 1.0) -> int | None:
+    """The status *path* answers with, or None when nothing answers."""
+    connection = http.client.HTTPConnection(HOST, port, timeout=timeout)
+    try:
+        connection.request("GET", path)
+        return connection.getresponse().status
+    except OSError:
+        return None
+    finally:
+        connection.close()
+
+
+def wait_ready(server: Server, port: int, timeout: float) -> float:
+    """Seconds until *server* answers 200 on /health/live; raise if it never does."""
+    started = time.perf_counter()
+    process = server.process
+    while time.perf_counter() - started < timeout:
+        if answers(port, timeout=0.5) == 200:
+            return time.perf_counter() - started
+        if process is not None and process.poll() is not None:
+            raise RuntimeError(f"{server.name} exited with {process.returncode}")
+        time.sleep(0.005)
+    raise RuntimeError(f"{server.name} did not answer on port {port} in {timeout}s")
+
+
+def stop_process(process: subprocess.Popen[bytes], timeout: float = 15) -> None:
+    """SIGTERM the server's process group, then SIGKILL after *timeout*."""
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGTERM)
+    try:
+        process.wait(timeout)
+    except subprocess.TimeoutExpired:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
+
+
+def tree(pid: int) -> list[psutil.Process]:
+    """The process *pid* and all its descendants."""
+    try:
+        root = psutil.Process(pid)
+        return [root, *root.children(recursive=True)]
+    except psutil.NoSuchProcess:
+        return []
+
+
+def rss(pid: int) -> int:
+    """Resident memory summed over the process tree, in bytes."""
+    total = 0
+    for process in tree(pid):
+        with contextlib.suppress(psutil.NoSuchProcess):
+            total += process.memory_info().rss
+    return total
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds summed over the process tree."""
+    total = 0.0
+    for process in tree(pid):
+        with contextlib.suppress(psutil.NoSuchProcess):
+            times = process.cpu_times()
+            total += times.user + times.system
+    return total
+
+
+class Usage:
+    """Peak memory and CPU time of a server's process tree while a block runs."""
+
+    def __init__(self, pid: int, every: float = 0.05) -> None:
+        self.pid, self.every = pid, every
+        self.peak_rss = 0
+        self.cpu = 0.0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+
+    def _sample(self) -> None:
+        while not self._stop.is_set():
+            self.peak_rss = max(self.peak_rss, rss(self.pid))
+            self._stop.wait(self.every)
+
+    def __enter__(self) -> Usage:
+        self._cpu_before = cpu_seconds(self.pid)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+        self.peak_rss = max(self.peak_rss, rss(self.pid))
+        self.cpu = cpu_seconds(self.pid) - self._cpu_before
+
+
+def run(command: list[str], **kwargs: object) -> None:
+    """Run a set-up command, showing its output only when it fails."""
+    result = subprocess.run(
+        command, capture_output=True, text=True, check=False, **kwargs
+    )  # type: ignore[call-overload]
+    if result.returncode != 0:
+        raise RuntimeError(
+            f"{' '.join(command)} failed:\n{result.stdout}\n{result.stderr}"
+        )
+
+
+def render_service(dest: Path, data: dict[str, str | bool]) -> str:
+    """Render the template's working tree into *dest*; return the package name."""
+    from copier import run_copy
+
+    if dest.exists():
+        shutil.rmtree(dest)
+    worker = run_copy(
+        str(REPO),
+        dest,
+        data=data,
+        defaults=True,
+        unsafe=True,
+        quiet=True,
+        vcs_ref="HEAD",
+    )
+    package = worker.answers.combined["package_name"]
+    init = dest / "src" / package / "__init__.py"
+    (init.parent / "bench_io.py").write_text(IO_BLUEPRINT, encoding="utf-8")
+    source = init.read_text(encoding="utf-8")
+    head, sep, tail = source.rpartition("    return app\n")
+    init.write_text(
+        head
+        + "    from . import bench_io\n\n    app.register_blueprint(bench_io.bp)\n"
+        + sep
+        + tail,
+        encoding="utf-8",
+    )
+    return str(package)
+
+
+def install(project: Path, python: str, extra: list[str] = ()) -> Path:  # type: ignore[assignment]
+    """``uv sync`` *project* (no dev tools) and add *extra*; return its python."""
+    env = {**os.environ}
+    env.pop("VIRTUAL_ENV", None)
+    run(
+        ["uv", "sync", "--quiet", "--no-dev", "--compile-bytecode", "--python", python],
+        cwd=project,
+        env=env,
+    )
+    venv_python = project.resolve() / ".venv" / "bin" / "python"
+    if extra:
+        pip = ["uv", "pip", "install", "--quiet", "--compile-bytecode"]
+        run([*pip, "--python", str(venv_python), *extra], env=env)
+    return venv_python
+
+
+def install_all(service: Path, python: str) -> None:
+    """Install the service (plus the alternative servers) and the peers."""
+    install(service, python, ALTERNATIVE_SERVERS)
+    install(PEERS, python)
+
+
+def make_servers(service: Path, package: str, pool_size: int) -> list[Server]:
+    """The rendered service (as users run it and on uvicorn) and the peers."""
+    service_python = service.resolve() / ".venv" / "bin" / "python"
+    peer_python = PEERS / ".venv" / "bin" / "python"
+    bin_dir = peer_python.parent
+    service_env = {
+        "APP_ENV": "production",
+        "SECRET_KEY": "bench-" + "x" * 32,
+        "AUTO_MIGRATE": "true",
+        "DB_POOL_SIZE": str(pool_size),
+    }
+    peer_env = {"DB_POOL_SIZE": str(pool_size)}
+    workers = 2 * (os.cpu_count() or 1) + 1
+    servers = [
+        Server(
+            "quart-service",
+            [str(service_python), "-m", package],
+            service,
+            8101,
+            "bench_quart_service",
+            service_env,
+            realtime=True,
+            h2c=True,
+            migrates_itself=True,
+            description=(
+                f"the generated service: `python -m {package}` (Hypercorn, 1 process)"
+            ),
+        ),
+        Server(
+            "quart-service-uvicorn",
+            [
+                str(service_python),
+                "-m",
+                "uvicorn",
+                "--factory",
+                f"{package}:create_app",
+                "--host",
+                HOST,
+                "--port",
+                "{port}",
+                "--no-access-log",
+                "--timeout-graceful-shutdown",
+                "5",
+            ],
+            service,
+            8102,
+            "bench_quart_service_uvicorn",
+            service_env,
+            realtime=True,
+            migrates_itself=True,
+            description="the same generated app on uvicorn (the measured alternative)",
+        ),
+        Server(
+            "quart-service-granian",
+            [
+                str(service_python.parent / "granian"),
+                "--interface",
+                "asgi",
+                "--factory",
+                "--host",
+                HOST,
+                "--port",
+                "{port}",
+                "--workers",
+                "1",
+                "--loop",
+                "uvloop",
+                f"{package}:create_app",
+            ],
+            service,
+            8106,
+            "bench_quart_service_granian",
+            service_env,
+            realtime=True,
+            h2c=True,
+            migrates_itself=True,
+            description="the same generated app on granian (Rust HTTP/1.1 and HTTP/2)",
+        ),
+        Server(
+            "fastapi-uvicorn",
+            [
+                str(bin_dir / "uvicorn"),
+                "fastapi_app:app",
+                "--host",
+                HOST,
+                "--port",
+                "{port}",
+            ],
+            PEERS,
+            8103,
+            "bench_fastapi_uvicorn",
+            peer_env,
+            realtime=True,
+            description="FastAPI on uvicorn[standard], 1 process, asyncpg",
+        ),
+        Server(
+            "flask-gunicorn-gthread",
+            [
+                str(bin_dir / "gunicorn"),
+                "flask_app:app",
+                "-b",
+                f"{HOST}:{{port}}",
+                "-w",
+                "1",
+                "-k",
+                "gthread",
+                "--threads",
+                "100",
+            ],
+            PEERS,
+            8104,
+            "bench_flask_gunicorn_gthread",
+            peer_env,
+            description="Flask on gunicorn, 1 gthread worker x 100 threads, psycopg",
+        ),
+        Server(
+            "flask-gunicorn-sync",
+            [
+                str(bin_dir / "gunicorn"),
+                "flask_app:app",
+                "-b",
+                f"{HOST}:{{port}}",
+                "-w",
+                str(workers),
+                "-k",
+                "sync",
+            ],
+            PEERS,
+            8105,
+            "bench_flask_gunicorn_sync",
+            # A sync worker serves one request at a time: the pool is shared out.
+            {"DB_POOL_SIZE": str(-(-pool_size // workers))},
+            keep_alive=False,
+            description=(
+                f"Flask on gunicorn, {workers} sync workers (2 x cores + 1), psycopg "
+                f"(the pool of {pool_size} shared out among them)"
+            ),
+        ),
+    ]
+    for server in servers:
+        server.env = {**server.env}  # each its own: the database differs
+        server.env["DATABASE_URL"] = (
+            f"postgresql://postgres@{HOST}:5432/{server.database}"
+        )
+    return servers
+
+
+def create_databases(servers: list[Server]) -> None:
+    """A fresh database per server; the peers get the service's table."""
+    import psycopg
+
+    with psycopg.connect(PG_ADMIN, autocommit=True) as admin:
+        for server in servers:
+            admin.execute(f'DROP DATABASE IF EXISTS "{server.database}" WITH (FORCE)')
+            admin.execute(f'CREATE DATABASE "{server.database}"')
+    for server in servers:
+        if not server.migrates_itself:
+            with psycopg.connect(server.env["DATABASE_URL"], autocommit=True) as db:
+                db.execute(PEER_SCHEMA)
+
+
+def seed(server: Server, count: int) -> None:
+    """Give every server's table the same *count* messages to page through."""
+    import psycopg
+
+    with psycopg.connect(server.env["DATABASE_URL"], autocommit=True) as db:
+        db.execute(
+            "INSERT INTO messages (text, created_at) "
+            "SELECT 'seed message ' || n, now() FROM generate_series(1, %s) AS n",
+            (count,),
+        )
+
+
+def drop_databases(servers: list[Server]) -> None:
+    import psycopg
+
+    with psycopg.connect(PG_ADMIN, autocommit=True) as admin:
+        for server in servers:
+            admin.execute(f'DROP DATABASE IF EXISTS "{server.database}" WITH (FORCE)')
