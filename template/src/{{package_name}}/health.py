@@ -14,7 +14,7 @@ from collections.abc import Awaitable, Callable
 
 from pydantic import BaseModel
 from quart import Blueprint, Quart, current_app
-from quart_schema import tag, validate_response
+from quart_schema import document_response, tag
 
 from .lifecycle import is_shutting_down
 
@@ -57,7 +57,7 @@ async def _run_check(check: ReadinessCheck) -> str:
 
 @bp.get("/live")
 @tag(["health"])
-@validate_response(Liveness, 200)
+@document_response(Liveness, 200)
 async def live() -> Liveness:
     """Report that the process is alive."""
     return Liveness(status="ok")
@@ -65,8 +65,8 @@ async def live() -> Liveness:
 
 @bp.get("/ready")
 @tag(["health"])
-@validate_response(Readiness, 200)
-@validate_response(Readiness, 503)
+@document_response(Readiness, 200)
+@document_response(Readiness, 503)
 async def ready() -> Readiness | tuple[Readiness, int]:
     """Report whether every dependency answers; 503 names the ones that do not."""
     checks: dict[str, ReadinessCheck] = current_app.extensions.get(
