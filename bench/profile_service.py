@@ -11,12 +11,16 @@ from __future__ import annotations
 
 import argparse
 import collections
+import os
 import re
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
 
+import uvloop
+from fanout import fanout
 from load import MESSAGES_LUA, wrk
 from servers import REPO, create_databases, drop_databases, make_servers
 
@@ -62,15 +66,25 @@ def summarize(raw: Path, service: str, top: int = 14) -> str:
     return "\n".join(rows) + f"\n\n{total} samples."
 
 
+def run_fanout(
+    port: int, kind: str, subscribers: int, messages: int, rate: int
+) -> None:
+    uvloop.run(fanout(port, kind, subscribers, messages, rate, memory=lambda: 0))
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
-        "--path", default="/health/live", help="what to load; 'messages' = the API mix"
+        "--path",
+        default="/health/live",
+        help="what to load; 'messages': the API mix; 'sse-fanout', 'ws-fanout'",
     )
     parser.add_argument("--connections", type=int, default=50)
     parser.add_argument("--seconds", type=float, default=10)
     parser.add_argument("--server", default="quart-service")
     args = parser.parse_args()
+    if (os.cpu_count() or 1) > 1:  # the server gets core 0 (servers.pin)
+        os.sched_setaffinity(0, set(range(1, os.cpu_count() or 1)))
     service_dir = RESULTS / "service"
     if not (service_dir / ".venv").is_dir():
         sys.exit("profile: run bench/run.py first (it renders bench/results/service)")
@@ -90,11 +104,22 @@ def main() -> int:
             script = RESULTS / "messages.lua"
             script.write_text(MESSAGES_LUA, encoding="utf-8")
             path = "/"
-        load = threading.Thread(
-            target=wrk,
-            args=(server.url + path, args.connections, args.seconds + 2, script),
-        )
+        if path.endswith("-fanout"):  # sse-fanout, ws-fanout: 40 messages/s
+            kind, rate = path.removesuffix("-fanout"), 40
+
+            def fan_out() -> None:
+                messages = int(rate * (args.seconds + 6))
+                run_fanout(server.port, kind, args.connections, messages, rate)
+
+            load = threading.Thread(target=fan_out)
+        else:
+            load = threading.Thread(
+                target=wrk,
+                args=(server.url + path, args.connections, args.seconds + 2, script),
+            )
         load.start()
+        if path.endswith("-fanout"):
+            time.sleep(5)  # until the subscribers are connected and warm
         for output, form in ((raw, "raw"), (svg, "flamegraph")):
             subprocess.run(
                 [

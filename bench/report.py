@@ -25,8 +25,8 @@ def summarize(samples: list[dict[str, Any]], metric: str) -> dict[str, Any]:
             continue
         if key in {"failures", "lost"}:
             summary[key] = sum(numbers)
-        elif key == "peak_rss":
-            summary[key] = max(numbers)
+        elif key in {"peak_rss", "bytes_per_subscriber"}:
+            summary[key] = max(numbers)  # the worst round
         else:
             summary[key] = statistics.median(numbers)
     return summary

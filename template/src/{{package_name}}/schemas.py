@@ -23,7 +23,13 @@ class MessageIn(BaseModel):
 
 
 class Message(BaseModel):
-    """A stored message."""
+    """A stored message.
+
+    Frozen, so it is hashable: the realtime endpoints encode each message once
+    however many clients it goes to (see ``sse.format_event``).
+    """
+
+    model_config = ConfigDict(frozen=True)
 
     id: int = Field(ge=1, le=MAX_MESSAGE_ID)
     text: str
