@@ -219,6 +219,7 @@ SCENARIOS: dict[str, dict[str, Any]] = {
         "unit": "req/s",
         "measure": load_scenario("/health/live", 50),
         "warm_up": lambda server: wrk(server.url + "/health/live", 50, 1),
+        "fresh_servers": True,  # memory from here on is not the fan-out's
     },
     "io-100": {
         "title": "50 ms of awaited I/O (GET /bench/io), 100 connections",
@@ -381,6 +382,10 @@ def main() -> int:
                 if (s.realtime or not scenario.get("realtime"))
                 and (s.keep_alive or not scenario.get("needs_keep_alive"))
             ]
+            if scenario.get("fresh_servers"):
+                for server in servers:
+                    server.stop()
+                    server.start(logs / f"{server.name}.log")
             if "warm_up" in scenario:
                 for server in runnable:
                     scenario["warm_up"](server)
