@@ -32,8 +32,10 @@ from servers import (
     REPO,
     Server,
     Usage,
+    compared_service,
     create_databases,
     drop_databases,
+    install,
     install_all,
     make_servers,
     render_service,
@@ -83,6 +85,11 @@ def parse_args() -> argparse.Namespace:
         default=[],
         metavar="KEY=VALUE",
         help="a template answer (repeatable), e.g. --answer http=h3",
+    )
+    parser.add_argument(
+        "--compare",
+        metavar="REF",
+        help="also measure the service rendered from the template at REF (a tag)",
     )
     parser.add_argument("--only", help="comma-separated scenarios to run")
     parser.add_argument("--servers", help="comma-separated servers to run")
@@ -349,9 +356,15 @@ def main() -> int:
     package = render_service(service, answers)
     install_all(service, args.python)
     servers = make_servers(service, package, args.pool_size)
+    if args.compare:
+        compared = RESULTS / "service-compared"
+        render_service(compared, answers, ref=args.compare)
+        install(compared, args.python)
+        servers.insert(1, compared_service(servers[0], compared, args.compare))
     if args.servers:
         wanted = set(args.servers.split(","))
-        servers = [s for s in servers if s.name in wanted or s.name == SERVICE]
+        keep = {SERVICE, *wanted}
+        servers = [s for s in servers if s.name in keep or "@" in s.name]
     for server in servers:
         if server.h2c:
             server.h2c = answers.get("http") != "h1"

@@ -224,8 +224,11 @@ def run(command: list[str], **kwargs: object) -> None:
         )
 
 
-def render_service(dest: Path, data: dict[str, str | bool]) -> str:
-    """Render the template's working tree into *dest*; return the package name."""
+def render_service(dest: Path, data: dict[str, str | bool], ref: str = "HEAD") -> str:
+    """Render the template at *ref* into *dest*; return the package name.
+
+    ``HEAD`` includes uncommitted changes (Copier copies a dirty working tree).
+    """
     from copier import run_copy
 
     if dest.exists():
@@ -237,7 +240,7 @@ def render_service(dest: Path, data: dict[str, str | bool]) -> str:
         defaults=True,
         unsafe=True,
         quiet=True,
-        vcs_ref="HEAD",
+        vcs_ref=ref,
     )
     package = worker.answers.combined["package_name"]
     init = dest / "src" / package / "__init__.py"
@@ -274,6 +277,24 @@ def install_all(service: Path, python: str) -> None:
     """Install the service (plus the alternative servers) and the peers."""
     install(service, python, ALTERNATIVE_SERVERS)
     install(PEERS, python)
+
+
+def compared_service(base: Server, service: Path, ref: str) -> Server:
+    """*base* (the service), rendered from the template at *ref* instead."""
+    python = service.resolve() / ".venv" / "bin" / "python"
+    database = "bench_quart_service_compared"
+    return Server(
+        f"quart-service@{ref}",
+        [str(python), *base.command[1:]],
+        service.resolve(),
+        8107,
+        database,
+        {**base.env, "DATABASE_URL": f"postgresql://postgres@{HOST}:5432/{database}"},
+        realtime=base.realtime,
+        h2c=base.h2c,
+        migrates_itself=True,
+        description=f"the same service rendered from the template at `{ref}`",
+    )
 
 
 def make_servers(service: Path, package: str, pool_size: int) -> list[Server]:
