@@ -103,6 +103,11 @@ class Server:
                 out.close()
 
     def start(self, log: Path) -> None:
+        if answers(self.port, timeout=0.5) is not None:
+            raise RuntimeError(
+                f"{self.name}: something already answers on port {self.port} "
+                "(a server left over from another run?): stop it first"
+            )
         self.process = self.spawn(log=log)
         wait_ready(self, self.port, timeout=60)
 
