@@ -44,7 +44,10 @@ class LoadResult:
 
 
 def _ms(text: str) -> float:
-    number, unit = re.fullmatch(r"([\d.]+)(us|ms|s|m)", text).groups()  # type: ignore[union-attr]
+    match = re.fullmatch(r"([\d.]+)(us|ms|s|m)", text)
+    if match is None:
+        raise ValueError(f"not a duration: {text!r}")
+    number, unit = match.groups()
     return float(number) * _UNITS[unit]
 
 

@@ -15,6 +15,7 @@ import signal
 import subprocess
 import threading
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -218,11 +219,13 @@ class Usage:
         self.cpu = cpu_seconds(self.pid) - self._cpu_before
 
 
-def run(command: list[str], **kwargs: object) -> None:
+def run(
+    command: list[str], cwd: Path | None = None, env: dict[str, str] | None = None
+) -> None:
     """Run a set-up command, showing its output only when it fails."""
     result = subprocess.run(
-        command, capture_output=True, text=True, check=False, **kwargs
-    )  # type: ignore[call-overload]
+        command, cwd=cwd, env=env, capture_output=True, text=True, check=False
+    )
     if result.returncode != 0:
         raise RuntimeError(
             f"{' '.join(command)} failed:\n{result.stdout}\n{result.stderr}"
@@ -262,7 +265,7 @@ def render_service(dest: Path, data: dict[str, str | bool], ref: str = "HEAD") -
     return str(package)
 
 
-def install(project: Path, python: str, extra: list[str] = ()) -> Path:  # type: ignore[assignment]
+def install(project: Path, python: str, extra: Sequence[str] = ()) -> Path:
     """``uv sync`` *project* (no dev tools) and add *extra*; return its python."""
     env = {**os.environ}
     env.pop("VIRTUAL_ENV", None)
