@@ -51,6 +51,14 @@ def _ms(text: str) -> float:
     return float(number) * _UNITS[unit]
 
 
+def _output(command: list[str], timeout: float) -> str:
+    """What a load tool printed (stdout then stderr); it reports failures there."""
+    result = subprocess.run(
+        command, capture_output=True, text=True, timeout=timeout, check=False
+    )
+    return result.stdout + result.stderr
+
+
 def parse_wrk(output: str) -> LoadResult:
     """Read wrk's ``--latency`` report."""
     done = re.search(r"(\d+) requests in ([\d.]+)(us|ms|s|m)", output)
@@ -92,14 +100,7 @@ def wrk(
     ]
     if script is not None:
         command += ["-s", str(script)]
-    result = subprocess.run(
-        [*command, url],
-        capture_output=True,
-        text=True,
-        timeout=seconds + 60,
-        check=False,
-    )
-    return parse_wrk(result.stdout + result.stderr)
+    return parse_wrk(_output([*command, url], timeout=seconds + 60))
 
 
 def parse_h2load(output: str) -> LoadResult:
@@ -137,13 +138,7 @@ def h2load(
     ]
     command += [f"-m{streams}"] if http2 else ["--h1"]
     try:
-        result = subprocess.run(
-            [*command, url],
-            capture_output=True,
-            text=True,
-            timeout=seconds + 30,
-            check=False,
-        )
+        output = _output([*command, url], timeout=seconds + 30)
     except subprocess.TimeoutExpired:
         return LoadResult(0, seconds, connections, None, None)  # it never finished
-    return parse_h2load(result.stdout + result.stderr)
+    return parse_h2load(output)

@@ -26,7 +26,7 @@ from typing import Any, TypeVar
 
 import uvloop
 from fanout import fanout
-from load import MESSAGES_LUA, h2load, wrk
+from load import MESSAGES_LUA, LoadResult, h2load, wrk
 from report import SERVICE, add_ratios, summarize, table
 from servers import (
     REPO,
@@ -110,6 +110,11 @@ def run_async(coroutine: Coroutine[Any, Any, T]) -> T:
     return uvloop.run(coroutine)
 
 
+def cpu_per_1000(usage: Usage, result: LoadResult) -> float | None:
+    """CPU seconds the server spent per 1,000 answered requests."""
+    return usage.cpu / result.requests * 1000 if result.requests else None
+
+
 def load_scenario(path: str, connections: int, script: Path | None = None) -> Measure:
     """wrk on *path* from *connections* connections (*script* makes the requests)."""
 
@@ -123,9 +128,7 @@ def load_scenario(path: str, connections: int, script: Path | None = None) -> Me
             "p99_ms": result.p99_ms,
             "failures": result.failures,
             "peak_rss": usage.peak_rss,
-            "cpu_per_1000": usage.cpu / result.requests * 1000
-            if result.requests
-            else None,
+            "cpu_per_1000": cpu_per_1000(usage, result),
         }
 
     return measure
@@ -144,7 +147,7 @@ def http2_scenario(server: Server, args: argparse.Namespace, _: Path) -> dict[st
         else "HTTP/1.1",
         "failures": result.failures,
         "peak_rss": usage.peak_rss,
-        "cpu_per_1000": usage.cpu / result.requests * 1000 if result.requests else None,
+        "cpu_per_1000": cpu_per_1000(usage, result),
     }
 
 
