@@ -14,6 +14,8 @@ import os
 import re
 import shutil
 import signal
+import socket
+import ssl
 import subprocess
 import sys
 import time
@@ -69,6 +71,26 @@ CERTIFICATE_COMMAND = [
 
 class CommandFailed(AssertionError):
     """A command in a generated service failed; the message has its output."""
+
+
+def free_port() -> int:
+    """A port free for both TCP and UDP, as ``TLS_PORT`` needs with QUIC."""
+    for _ in range(50):
+        with socket.socket() as tcp:
+            tcp.bind(("127.0.0.1", 0))
+            port = tcp.getsockname()[1]
+            with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:
+                try:
+                    udp.bind(("127.0.0.1", port))
+                except OSError:
+                    continue
+                return port
+    raise AssertionError("no port free for both TCP and UDP")
+
+
+def trusting(ca_file: str) -> ssl.SSLContext:
+    """A client TLS context that trusts the test's CA (and verifies)."""
+    return ssl.create_default_context(cafile=ca_file)
 
 
 def uv_bin() -> str:

@@ -33,10 +33,9 @@ from .conftest import (
     missing,
 )
 from .docker import DockerUnavailable, Engine, base_image, docker_engine, health
-from .generated import Project, run
+from .generated import Project, free_port, run, trusting
 from .http3 import http3_client
 from .matrix import combination_id, combinations
-from .test_protocols import free_port, trusting
 
 pytestmark = pytest.mark.slow
 

@@ -13,8 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import socket
-import ssl
 import time
 from pathlib import Path
 from typing import Any
@@ -24,7 +22,7 @@ import pytest
 
 from .checks import check_routes, check_stops_cleanly
 from .conftest import Databases, ProjectFactory, matrix_params
-from .generated import CERTIFICATE_COMMAND, Project, Service
+from .generated import CERTIFICATE_COMMAND, Project, Service, free_port, trusting
 from .http2 import h2c_upgrade, websocket_over_h2
 from .http3 import http3_client
 from .matrix import combinations, default_answers
@@ -38,31 +36,11 @@ EVERY_SERVING = matrix_params(vary=frozenset({"http"}))
 PROTOCOL_CHOICES = sorted({answers["http"] for answers in combinations()})
 
 
-def free_port() -> int:
-    """A port free for both TCP and UDP, as ``TLS_PORT`` needs with QUIC."""
-    for _ in range(50):
-        with socket.socket() as tcp:
-            tcp.bind(("127.0.0.1", 0))
-            port = tcp.getsockname()[1]
-            with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:
-                try:
-                    udp.bind(("127.0.0.1", port))
-                except OSError:
-                    continue
-                return port
-    raise AssertionError("no port free for both TCP and UDP")
-
-
 def tls_env(project: Project) -> tuple[dict[str, str], str]:
     """Settings that turn TLS on with a fresh certificate, and its CA file."""
     settings = project.make_certificate()
     ca_file = settings.pop("CA_BUNDLE")
     return {**settings, "TLS_PORT": str(free_port())}, ca_file
-
-
-def trusting(ca_file: str) -> ssl.SSLContext:
-    """A client TLS context that trusts the test's CA (and verifies)."""
-    return ssl.create_default_context(cafile=ca_file)
 
 
 def wait_for_log(service: Service, text: str, count: int, timeout: float = 5) -> None:
