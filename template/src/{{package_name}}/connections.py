@@ -1,0 +1,85 @@
+"""Hypercorn's TCP connections, with a bound on every wait for a client.
+
+Hypercorn 0.18 writes to a client and waits, without limit, until the client
+has taken the bytes. A client that stops reading (a stuck browser tab, a
+frozen process, a peer that vanished without a FIN) therefore holds its
+connection, its buffers and the task streaming to it for ever, and keeps the
+server from stopping: closing such a connection waits for the same bytes.
+
+:func:`bound_writes` gives every connection two limits:
+
+* a write that waits more than ``SEND_TIMEOUT`` seconds for the client to
+  take bytes drops the connection at once, buffers and all, instead of
+  waiting for them to drain;
+* :func:`drop_all` drops every connection still open, which the server calls
+  when the grace period after SIGTERM is over.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import ClassVar
+
+from hypercorn.asyncio import run as hypercorn_run
+from hypercorn.asyncio.tcp_server import TCPServer
+from hypercorn.events import Closed, Event, RawData
+
+logger = logging.getLogger(__name__)
+
+
+class BoundedTCPServer(TCPServer):
+    """A Hypercorn connection whose writes wait at most ``send_timeout``."""
+
+    send_timeout: ClassVar[float] = 10.0
+    open_connections: ClassVar[set[BoundedTCPServer]] = set()
+
+    async def run(self) -> None:
+        """Serve the connection, known to :func:`drop_all` while it is open."""
+        self.open_connections.add(self)
+        try:
+            await super().run()
+        finally:
+            self.open_connections.discard(self)
+
+    async def protocol_send(self, event: Event) -> None:
+        """Write *event*'s bytes; drop the client if it takes none for too long."""
+        if not isinstance(event, RawData):
+            await super().protocol_send(event)
+            return
+        async with self.send_lock:
+            try:
+                self.writer.write(event.data)
+                async with asyncio.timeout(self.send_timeout):
+                    await self.writer.drain()
+            except TimeoutError:
+                logger.warning(
+                    "dropped a client that stopped reading",
+                    extra={
+                        "client": self.writer.get_extra_info("peername"),
+                        "send_timeout": self.send_timeout,
+                        "unsent_bytes": self.writer.transport.get_write_buffer_size(),
+                    },
+                )
+                self.drop()
+                await self.protocol.handle(Closed())
+            except (ConnectionError, RuntimeError):
+                await self.protocol.handle(Closed())
+
+    def drop(self) -> None:
+        """Close the socket now, discarding what the client has not taken."""
+        self.writer.transport.abort()
+
+
+def bound_writes(send_timeout: float) -> None:
+    """Make Hypercorn serve every TCP connection as a :class:`BoundedTCPServer`."""
+    BoundedTCPServer.send_timeout = send_timeout
+    hypercorn_run.TCPServer = BoundedTCPServer  # type: ignore[misc]
+
+
+def drop_all() -> int:
+    """Drop every open connection; return how many there were."""
+    connections = tuple(BoundedTCPServer.open_connections)
+    for connection in connections:
+        connection.drop()
+    return len(connections)
