@@ -1,0 +1,231 @@
+"""Clients that check the realtime delivery contract over real sockets.
+
+A :class:`Follower` is one WebSocket or SSE client that records the id of
+every message it receives, across as many reconnections as it makes: it
+resumes with the last id it got (``Last-Event-ID`` or ``/ws?after=``), as a
+browser or a careful client does. :func:`write` posts messages from many
+writers at once and records what the service acknowledged.
+:func:`assert_delivered` then checks the contract: every follower got every
+acknowledged message exactly once, in id order, and nothing else.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import json
+import random
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+import websockets
+
+from .realtime import ws_url
+
+# How long a follower waits for its next event before it counts as stalled.
+STALL = 15.0
+RECONNECT_DELAY = 0.1
+# Ways a connection ends that a follower recovers from by reconnecting.
+DISCONNECTS = (
+    httpx.TransportError,
+    websockets.ConnectionClosed,
+    websockets.InvalidStatus,
+    OSError,
+    EOFError,
+)
+
+
+@dataclass
+class Writes:
+    """What the writers sent: acknowledged ids and every other outcome."""
+
+    acknowledged: dict[int, str] = field(default_factory=dict)  # id -> text
+    refused: list[tuple[int, str]] = field(default_factory=list)  # status, text
+    unknown: list[str] = field(default_factory=list)  # no answer: maybe stored
+
+
+async def write(
+    base_urls: Sequence[str],
+    count: int,
+    in_flight: int,
+    *,
+    rate: float | None = None,
+    text: Callable[[int], str] = lambda n: f"message {n}",
+) -> Writes:
+    """POST *count* messages, *in_flight* at a time, spread over *base_urls*
+    (at most *rate* per second when given)."""
+    writes = Writes()
+    clients = [
+        httpx.AsyncClient(
+            base_url=url,
+            timeout=10,
+            limits=httpx.Limits(max_connections=in_flight),
+        )
+        for url in base_urls
+    ]
+    numbers = iter(range(count))
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+
+    async def writer(worker: int) -> None:
+        for n in numbers:
+            if rate is not None:
+                await asyncio.sleep(max(0.0, started + n / rate - loop.time()))
+            body = text(n)
+            client = clients[(worker + n) % len(clients)]
+            try:
+                response = await client.post("/api/messages", json={"text": body})
+            except httpx.TransportError:
+                writes.unknown.append(body)
+                continue
+            if response.status_code == 201:
+                writes.acknowledged[response.json()["id"]] = body
+            else:
+                writes.refused.append((response.status_code, body))
+
+    try:
+        await asyncio.gather(*(writer(w) for w in range(in_flight)))
+    finally:
+        for client in clients:
+            await client.aclose()
+    return writes
+
+
+@dataclass
+class Follower:
+    """One realtime client that reconnects and resumes until told to stop."""
+
+    base_url: str
+    kind: str  # "ws" or "sse"
+    cut_after: Callable[[], int | None] = lambda: None  # messages per connection
+    # The first connection resumes after id 0, so a follower gets every
+    # message however late its handler subscribes.
+    start_after: int = 0
+    received: list[int] = field(default_factory=list)
+    texts: dict[int, str] = field(default_factory=dict)
+    resets: list[int] = field(default_factory=list)
+    connections: int = 0
+
+    @property
+    def last_id(self) -> int:
+        return self.received[-1] if self.received else self.start_after
+
+    async def run(self, done: Callable[[Follower], bool]) -> None:
+        """Follow until *done* says so; reconnect after every cut or drop."""
+        while not done(self):
+            try:
+                if self.kind == "ws":
+                    await self._websocket(done)
+                else:
+                    await self._event_stream(done)
+            except DISCONNECTS:
+                await asyncio.sleep(RECONNECT_DELAY)
+
+    def _got(self, message: dict[str, Any]) -> None:
+        self.received.append(int(message["id"]))
+        self.texts[int(message["id"])] = message["text"]
+
+    async def _websocket(self, done: Callable[[Follower], bool]) -> None:
+        url = f"{ws_url(self.base_url)}?after={self.last_id}"
+        cut = self.cut_after()
+        async with websockets.connect(url, max_queue=None) as socket:
+            self.connections += 1
+            for got in itertools.count(1):
+                if done(self) or (cut is not None and got > cut):
+                    return
+                frame = json.loads(await asyncio.wait_for(socket.recv(), STALL))
+                if frame["type"] == "message":
+                    self._got(frame["data"])
+                elif frame["type"] == "reset":
+                    self.resets.append(frame["latest_id"])
+
+    async def _event_stream(self, done: Callable[[Follower], bool]) -> None:
+        headers = {"Last-Event-ID": str(self.last_id)}
+        cut = self.cut_after()
+        async with (
+            httpx.AsyncClient(base_url=self.base_url, timeout=STALL) as http,
+            http.stream("GET", "/events", headers=headers) as response,
+        ):
+            if response.status_code != 200:
+                raise httpx.TransportError(f"/events answered {response.status_code}")
+            self.connections += 1
+            lines = response.aiter_lines()
+            fields: dict[str, str] = {}
+            got = 0
+            while not done(self) and (cut is None or got < cut):
+                line = await asyncio.wait_for(anext(lines), STALL)
+                if line:
+                    name, _, value = line.partition(":")
+                    fields[name] = value.removeprefix(" ")
+                    continue
+                if fields.get("event") == "message":
+                    self._got(json.loads(fields["data"]))
+                    got += 1
+                elif fields.get("event") == "reset":
+                    self.resets.append(json.loads(fields["data"])["latest_id"])
+                elif fields.get("event") == "close":
+                    raise EOFError(fields["data"])
+                fields = {}
+
+
+def followers(
+    base_urls: Sequence[str], count: int, *, resume_share: float = 0.0, seed: int = 0
+) -> list[Follower]:
+    """*count* followers, half WebSocket and half SSE, spread over
+    *base_urls*; *resume_share* of them drop and resume at random points."""
+    rng = random.Random(seed)  # noqa: S311 - cut points, not secrets
+    made = []
+    for n in range(count):
+        kind = ("ws", "sse")[n % 2]
+        resumes = n < count * resume_share
+        made.append(
+            Follower(
+                base_urls[n % len(base_urls)],
+                kind,
+                cut_after=(lambda: rng.randint(1, 40)) if resumes else lambda: None,
+            )
+        )
+    return made
+
+
+async def follow_until(
+    clients: Sequence[Follower], last_id: Callable[[], int | None], timeout: float
+) -> None:
+    """Run *clients* until each has received *last_id()* (once the writers are
+    done it is known), or fail after *timeout* seconds."""
+
+    def done(follower: Follower) -> bool:
+        target = last_id()
+        return (
+            target is not None
+            and bool(follower.received)
+            and (follower.received[-1] >= target)
+        )
+
+    await asyncio.wait_for(
+        asyncio.gather(*(client.run(done) for client in clients)), timeout
+    )
+
+
+def assert_delivered(
+    clients: Sequence[Follower], writes: Writes, *, may_hold: set[str] = frozenset()
+) -> None:
+    """Every client got every acknowledged message once, in id order, with
+    its text, and nothing that was not stored (*may_hold*: texts whose POST
+    got no answer, which may or may not have been stored)."""
+    expected = sorted(writes.acknowledged)
+    for client in clients:
+        assert client.received == sorted(set(client.received)), (
+            f"{client.kind} client: ids out of order or repeated: {client.received}"
+        )
+        assert not client.resets, f"{client.kind} client was reset: {client.resets}"
+        extra = set(client.received) - set(expected)
+        assert {client.texts[i] for i in extra} <= may_hold, (
+            f"{client.kind} client got messages never acknowledged: {sorted(extra)}"
+        )
+        missing = set(expected) - set(client.received)
+        assert not missing, f"{client.kind} client missed {sorted(missing)}"
+        for message_id, text in writes.acknowledged.items():
+            assert client.texts[message_id] == text
