@@ -31,7 +31,7 @@ RECONNECT_DELAY = 0.1
 DISCONNECTS = (
     httpx.TransportError,
     websockets.ConnectionClosed,
-    websockets.InvalidStatus,
+    websockets.InvalidHandshake,
     OSError,
     EOFError,
 )
@@ -114,14 +114,15 @@ class Follower:
 
     async def run(self, done: Callable[[Follower], bool]) -> None:
         """Follow until *done* says so; reconnect after every cut or drop."""
-        while not done(self):
-            try:
-                if self.kind == "ws":
-                    await self._websocket(done)
-                else:
-                    await self._event_stream(done)
-            except DISCONNECTS:
-                await asyncio.sleep(RECONNECT_DELAY)
+        async with httpx.AsyncClient(base_url=self.base_url, timeout=STALL) as http:
+            while not done(self):
+                try:
+                    if self.kind == "ws":
+                        await self._websocket(done)
+                    else:
+                        await self._event_stream(http, done)
+                except DISCONNECTS:
+                    await asyncio.sleep(RECONNECT_DELAY)
 
     def _got(self, message: dict[str, Any]) -> None:
         self.received.append(int(message["id"]))
@@ -141,13 +142,12 @@ class Follower:
                 elif frame["type"] == "reset":
                     self.resets.append(frame["latest_id"])
 
-    async def _event_stream(self, done: Callable[[Follower], bool]) -> None:
+    async def _event_stream(
+        self, http: httpx.AsyncClient, done: Callable[[Follower], bool]
+    ) -> None:
         headers = {"Last-Event-ID": str(self.last_id)}
         cut = self.cut_after()
-        async with (
-            httpx.AsyncClient(base_url=self.base_url, timeout=STALL) as http,
-            http.stream("GET", "/events", headers=headers) as response,
-        ):
+        async with http.stream("GET", "/events", headers=headers) as response:
             if response.status_code != 200:
                 raise httpx.TransportError(f"/events answered {response.status_code}")
             self.connections += 1
@@ -184,7 +184,7 @@ def followers(
             Follower(
                 base_urls[n % len(base_urls)],
                 kind,
-                cut_after=(lambda: rng.randint(1, 40)) if resumes else lambda: None,
+                cut_after=(lambda: rng.randint(1, 80)) if resumes else lambda: None,
             )
         )
     return made
