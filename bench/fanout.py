@@ -1,4 +1,4 @@
-"""Realtime fan-out: N subscribers (SSE or WebSocket), M posted messages.
+"""Realtime fan-out: N subscribers (SSE, WebSocket or half of each), M messages.
 
 A bounded asyncio client, no load tool speaks SSE: it opens the subscribers,
 makes sure every one is subscribed (a warm-up message reaches all of them),
@@ -34,6 +34,7 @@ class FanoutResult:
     p99_ms: float
     deliveries_per_s: float
     bytes_per_subscriber: float
+    posted_per_s: float  # the posting rate reached (the target is the *rate*)
 
 
 class Inbox:
@@ -103,14 +104,17 @@ async def fanout(
     memory: Callable[[], int],
     timeout: float = 30,
 ) -> FanoutResult:
-    """Subscribe *subscribers* over *kind* (sse or ws); post *messages* at *rate*/s."""
-    subscribe = sse_subscriber if kind == "sse" else ws_subscriber
+    """Subscribe *subscribers* over *kind* (sse, ws, or both: every other one
+    over each); post *messages* at *rate*/s."""
+    kinds = {"sse": [sse_subscriber], "ws": [ws_subscriber]}
+    subscribers_of = kinds.get(kind, [sse_subscriber, ws_subscriber])
     inbox = Inbox(subscribers)
     rss_before = memory()
     opened = [asyncio.Event() for _ in range(subscribers)]
     gate = asyncio.Semaphore(100)  # open at most 100 at once: the listen backlog
 
     async def one(index: int) -> None:
+        subscribe = subscribers_of[index % len(subscribers_of)]
         async with gate:
             task = asyncio.create_task(subscribe(port, index, inbox, opened[index]))
             waiter = asyncio.create_task(opened[index].wait())
@@ -122,6 +126,7 @@ async def fanout(
     start = time.perf_counter()
     rss_subscribed = rss_before
     sent: dict[int, float] = {}
+    posting = 0.0
     async with httpx.AsyncClient(
         base_url=f"http://{HOST}:{port}", timeout=30
     ) as client:
@@ -149,6 +154,7 @@ async def fanout(
                 )
                 sent[seq] = time.perf_counter()
                 await _post(client, f"fanout-1-{seq}")
+            posting = time.perf_counter() - start
             deadline = time.perf_counter() + timeout
             while time.perf_counter() < deadline:
                 if all(len(got) == messages for got in inbox.received):
@@ -180,4 +186,5 @@ async def fanout(
         p99_ms=quantiles[98],
         deliveries_per_s=delivered / (last - start) if last > start else 0.0,
         bytes_per_subscriber=(rss_subscribed - rss_before) / subscribers,
+        posted_per_s=len(sent) / posting if sent and posting > 0 else 0.0,
     )

@@ -75,6 +75,18 @@ def parse_args() -> argparse.Namespace:
         "--rate", type=float, default=40, help="fan-out messages/s (40)"
     )
     parser.add_argument(
+        "--soak-seconds",
+        type=float,
+        default=60,
+        help="soak: seconds of messages at 20/s to 1,000 SSE + 1,000 WS (60)",
+    )
+    parser.add_argument(
+        "--soak-subscribers",
+        type=int,
+        default=2000,
+        help="soak: subscribers, half SSE and half WebSocket (2000)",
+    )
+    parser.add_argument(
         "--pool-size", type=int, default=10, help="database pool size (10)"
     )
     parser.add_argument(
@@ -153,31 +165,62 @@ def http2_scenario(server: Server, args: argparse.Namespace, _: Path) -> dict[st
 
 def fanout_scenario(kind: str) -> Measure:
     def measure(server: Server, args: argparse.Namespace, _: Path) -> dict[str, Any]:
-        assert server.process is not None
-        pid = server.process.pid
-        with Usage(pid) as usage:
-            result = run_async(
-                fanout(
-                    server.port,
-                    kind,
-                    args.subscribers,
-                    args.messages,
-                    args.rate,
-                    lambda: rss(pid),
-                )
-            )
-        time.sleep(1)  # let the server close the connections before the next run
-        return {
-            "rate": result.deliveries_per_s,
-            "p50_ms": result.p50_ms,
-            "p99_ms": result.p99_ms,
-            "lost": result.lost,
-            "delivered": result.delivered,
-            "peak_rss": usage.peak_rss,
-            "bytes_per_subscriber": result.bytes_per_subscriber,
-        }
+        return measure_fanout(
+            server, kind, args.subscribers, args.messages, args.rate, timeout=30
+        )
 
     return measure
+
+
+SOAK_RATE = 20.0  # messages/s
+
+
+def soak_scenario(server: Server, args: argparse.Namespace, _: Path) -> dict[str, Any]:
+    """Half SSE, half WebSocket subscribers; messages at 20/s for a minute."""
+    result = measure_fanout(
+        server,
+        "both",
+        args.soak_subscribers,
+        round(args.soak_seconds * SOAK_RATE),
+        SOAK_RATE,
+        timeout=60,
+    )
+    return {**result, "rate": result["posted_per_s"]}
+
+
+def measure_fanout(
+    server: Server,
+    kind: str,
+    subscribers: int,
+    messages: int,
+    rate: float,
+    timeout: float,
+) -> dict[str, Any]:
+    assert server.process is not None
+    pid = server.process.pid
+    with Usage(pid) as usage:
+        result = run_async(
+            fanout(
+                server.port,
+                kind,
+                subscribers,
+                messages,
+                rate,
+                lambda: rss(pid),
+                timeout=timeout,
+            )
+        )
+    time.sleep(1)  # let the server close the connections before the next run
+    return {
+        "rate": result.deliveries_per_s,
+        "posted_per_s": result.posted_per_s,
+        "p50_ms": result.p50_ms,
+        "p99_ms": result.p99_ms,
+        "lost": result.lost,
+        "delivered": result.delivered,
+        "peak_rss": usage.peak_rss,
+        "bytes_per_subscriber": result.bytes_per_subscriber,
+    }
 
 
 def fanout_warm_up(server: Server, kind: str) -> None:
@@ -225,6 +268,19 @@ SCENARIOS: dict[str, dict[str, Any]] = {
         "realtime": True,
         "measure": fanout_scenario("ws"),
         "warm_up": lambda server: fanout_warm_up(server, "ws"),
+    },
+    "soak": {
+        "title": "Realtime soak: 1,000 SSE + 1,000 WebSocket subscribers, 20/s",
+        "how": (
+            "The fan-out client with half of the subscribers on each endpoint "
+            "posts 20 messages/s for --soak-seconds (60); the rate is the posting "
+            "rate reached (20 is the target), the latency and losses are every "
+            "subscriber's, the memory the server's peak."
+        ),
+        "unit": "messages/s posted",
+        "realtime": True,
+        "measure": soak_scenario,
+        "warm_up": lambda server: fanout_warm_up(server, "both"),
     },
     "json": {
         "title": "Small JSON response (GET /health/live), 50 connections",
@@ -391,8 +447,13 @@ def main() -> int:
         print(f"servers up after {time.perf_counter() - began:.0f}s", flush=True)
         for name in chosen:
             scenario = SCENARIOS[name]
-            if (name == "sse-fanout" and not answers.get("sse")) or (
-                name == "ws-fanout" and not answers.get("websockets")
+            if (
+                (name == "sse-fanout" and not answers.get("sse"))
+                or (name == "ws-fanout" and not answers.get("websockets"))
+                or (
+                    name == "soak"
+                    and not (answers.get("sse") and answers.get("websockets"))
+                )
             ):
                 continue  # the service was rendered without that endpoint
             runnable = [
