@@ -13,6 +13,7 @@ import os
 import shutil
 import signal
 import subprocess
+import sys
 import threading
 import time
 from collections.abc import Sequence
@@ -22,6 +23,10 @@ from pathlib import Path
 import psutil
 
 REPO = Path(__file__).resolve().parent.parent
+# The bench finds the services' interpreters exactly as the tests do.
+sys.path.insert(0, str(REPO))
+from tests.interpreters import with_interpreters  # noqa: E402
+
 PEERS = REPO / "bench" / "peers"
 HOST = "127.0.0.1"
 PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/test"
@@ -267,7 +272,7 @@ def render_service(dest: Path, data: dict[str, str | bool], ref: str = "HEAD") -
 
 def install(project: Path, python: str, extra: Sequence[str] = ()) -> Path:
     """``uv sync`` *project* (no dev tools) and add *extra*; return its python."""
-    env = {**os.environ}
+    env = with_interpreters({**os.environ})
     env.pop("VIRTUAL_ENV", None)
     run(
         ["uv", "sync", "--quiet", "--no-dev", "--compile-bytecode", "--python", python],

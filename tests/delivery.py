@@ -12,17 +12,22 @@ acknowledged message exactly once, in id order, and nothing else.
 from __future__ import annotations
 
 import asyncio
+import functools
 import itertools
 import json
 import random
-from collections.abc import Callable, Sequence
+import ssl
+from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
+import uvloop
 import websockets
 
 from .realtime import ws_url
+
+T = TypeVar("T")
 
 # How long a follower waits for its next event before it counts as stalled.
 STALL = 15.0
@@ -44,6 +49,7 @@ class Writes:
     acknowledged: dict[int, str] = field(default_factory=dict)  # id -> text
     refused: list[tuple[int, str]] = field(default_factory=list)  # status, text
     unknown: list[str] = field(default_factory=list)  # no answer: maybe stored
+    errors: list[str] = field(default_factory=list)  # why there was no answer
 
 
 async def write(
@@ -62,6 +68,7 @@ async def write(
             base_url=url,
             timeout=10,
             limits=httpx.Limits(max_connections=in_flight),
+            verify=tls(),
         )
         for url in base_urls
     ]
@@ -76,9 +83,10 @@ async def write(
             body = text(n)
             client = clients[(worker + n) % len(clients)]
             try:
-                response = await client.post("/api/messages", json={"text": body})
-            except httpx.TransportError:
+                response = await post_once(client, body)
+            except httpx.TransportError as error:
                 writes.unknown.append(body)
+                writes.errors.append(repr(error))
                 continue
             if response.status_code == 201:
                 writes.acknowledged[response.json()["id"]] = body
@@ -91,6 +99,30 @@ async def write(
         for client in clients:
             await client.aclose()
     return writes
+
+
+async def post_once(client: httpx.AsyncClient, text: str) -> httpx.Response:
+    """POST one message; send it again only when it was surely never sent."""
+    for _ in range(3):
+        try:
+            return await client.post("/api/messages", json={"text": text})
+        except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout):
+            await asyncio.sleep(RECONNECT_DELAY)
+    return await client.post("/api/messages", json={"text": text})
+
+
+@functools.cache
+def tls() -> ssl.SSLContext:
+    """One TLS context for every client: httpx would load the CA bundle anew
+    for each (tens of milliseconds: seconds for a few hundred clients, long
+    enough for a connection opened first to be closed as idle)."""
+    return ssl.create_default_context()
+
+
+def run(coroutine: Coroutine[Any, Any, T]) -> T:
+    """Run the test's clients on uvloop: hundreds of them share one process,
+    and a client that lags seconds behind would fail for its own slowness."""
+    return uvloop.run(coroutine)
 
 
 @dataclass
@@ -107,20 +139,29 @@ class Follower:
     texts: dict[int, str] = field(default_factory=dict)
     resets: list[int] = field(default_factory=list)
     connections: int = 0
+    stalls: int = 0
 
     @property
     def last_id(self) -> int:
         return self.received[-1] if self.received else self.start_after
 
     async def run(self, done: Callable[[Follower], bool]) -> None:
-        """Follow until *done* says so; reconnect after every cut or drop."""
-        async with httpx.AsyncClient(base_url=self.base_url, timeout=STALL) as http:
+        """Follow until *done* says so; reconnect after every cut or drop.
+
+        A connection that sends nothing for ``STALL`` seconds is a stall,
+        counted (the contract allows none) and then resumed like a drop.
+        """
+        async with httpx.AsyncClient(
+            base_url=self.base_url, timeout=STALL, verify=tls()
+        ) as http:
             while not done(self):
                 try:
                     if self.kind == "ws":
                         await self._websocket(done)
                     else:
                         await self._event_stream(http, done)
+                except (TimeoutError, httpx.TimeoutException):
+                    self.stalls += 1
                 except DISCONNECTS:
                     await asyncio.sleep(RECONNECT_DELAY)
 
@@ -136,7 +177,8 @@ class Follower:
             for got in itertools.count(1):
                 if done(self) or (cut is not None and got > cut):
                     return
-                frame = json.loads(await asyncio.wait_for(socket.recv(), STALL))
+                async with asyncio.timeout(STALL):
+                    frame = json.loads(await socket.recv())
                 if frame["type"] == "message":
                     self._got(frame["data"])
                 elif frame["type"] == "reset":
@@ -155,7 +197,8 @@ class Follower:
             fields: dict[str, str] = {}
             got = 0
             while not done(self) and (cut is None or got < cut):
-                line = await asyncio.wait_for(anext(lines), STALL)
+                async with asyncio.timeout(STALL):
+                    line = await anext(lines)
                 if line:
                     name, _, value = line.partition(":")
                     fields[name] = value.removeprefix(" ")
@@ -193,20 +236,28 @@ def followers(
 async def follow_until(
     clients: Sequence[Follower], last_id: Callable[[], int | None], timeout: float
 ) -> None:
-    """Run *clients* until each has received *last_id()* (once the writers are
-    done it is known), or fail after *timeout* seconds."""
+    """Run *clients* until each has received *last_id()* (known once the
+    writers are done), or fail after *timeout* seconds."""
 
     def done(follower: Follower) -> bool:
         target = last_id()
-        return (
-            target is not None
-            and bool(follower.received)
-            and (follower.received[-1] >= target)
-        )
+        return target is not None and follower.last_id >= target
 
-    await asyncio.wait_for(
-        asyncio.gather(*(client.run(done) for client in clients)), timeout
-    )
+    tasks = [asyncio.create_task(client.run(done)) for client in clients]
+    try:
+        async with asyncio.timeout(timeout):
+            while not all(task.done() for task in tasks):
+                for client, task in zip(clients, tasks, strict=True):
+                    if done(client):
+                        task.cancel()  # it may be waiting for a frame that never comes
+                await asyncio.sleep(0.05)
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+    for task in tasks:
+        if not task.cancelled() and (error := task.exception()) is not None:
+            raise error
 
 
 def assert_delivered(
@@ -221,6 +272,7 @@ def assert_delivered(
             f"{client.kind} client: ids out of order or repeated: {client.received}"
         )
         assert not client.resets, f"{client.kind} client was reset: {client.resets}"
+        assert not client.stalls, f"{client.kind} client stalled {client.stalls}x"
         extra = set(client.received) - set(expected)
         assert {client.texts[i] for i in extra} <= may_hold, (
             f"{client.kind} client got messages never acknowledged: {sorted(extra)}"

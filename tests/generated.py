@@ -28,8 +28,9 @@ import copier
 import httpx
 from uv import find_uv_bin
 
+from .interpreters import with_interpreters
+
 TEMPLATE_ROOT = Path(__file__).resolve().parents[1]
-PYENV_VERSIONS = Path(os.environ.get("PYENV_ROOT", Path.home() / ".pyenv")) / "versions"
 # Files in a generated service that are Jinja on purpose (the app's own pages).
 APP_TEMPLATE_DIR = re.compile(r"^src/[a-z0-9_]+/templates/")
 RUNNING_ON = re.compile(r"Running on (https?)://([\d.]+):(\d+)( \(QUIC\))?")
@@ -102,21 +103,18 @@ def service_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
     """Environment for commands in a generated service.
 
     The suite's own virtual environment is removed so a service never sees
-    a package it did not declare. Interpreters installed by pyenv are put on
-    PATH directly, because pyenv's shims pick a version from the service's
-    ``.python-version`` and then cannot find uv.
+    a package it did not declare. Interpreters come from
+    :mod:`.interpreters`.
     """
     env = {
         k: v
         for k, v in os.environ.items()
         if k not in HIDDEN_VARIABLES and not k.startswith(("PYTEST_", "COV_"))
     }
-    interpreters = sorted(PYENV_VERSIONS.glob("3.1[2-9]*/bin"), reverse=True)
-    env["PATH"] = os.pathsep.join([*map(str, interpreters), env.get("PATH", "")])
+    env = with_interpreters(env)
     env.update(
         {
             "UV_NO_PROGRESS": "1",
-            "UV_PYTHON_DOWNLOADS": "never" if interpreters else "automatic",
             "GIT_CONFIG_GLOBAL": os.devnull,
             "GIT_CONFIG_NOSYSTEM": "1",
             "GIT_AUTHOR_NAME": "Template Tests",
