@@ -48,6 +48,8 @@ class Writes:
 
     acknowledged: dict[int, str] = field(default_factory=dict)  # id -> text
     refused: list[tuple[int, str]] = field(default_factory=list)  # status, text
+    # Refused with a 503 that says the message may have been stored.
+    maybe_stored: list[str] = field(default_factory=list)
     unknown: list[str] = field(default_factory=list)  # no answer: maybe stored
     errors: list[str] = field(default_factory=list)  # why there was no answer
 
@@ -67,7 +69,10 @@ async def write(
         httpx.AsyncClient(
             base_url=url,
             timeout=10,
-            limits=httpx.Limits(max_connections=in_flight),
+            # A fresh connection for every POST: a keep-alive connection the
+            # server closes as idle just as a POST is sent leaves its fate
+            # unknown (the race every HTTP/1.1 client has).
+            limits=httpx.Limits(max_connections=in_flight, max_keepalive_connections=0),
             verify=tls(),
         )
         for url in base_urls
@@ -90,6 +95,8 @@ async def write(
                 continue
             if response.status_code == 201:
                 writes.acknowledged[response.json()["id"]] = body
+            elif "may have been stored" in response.text:
+                writes.maybe_stored.append(body)
             else:
                 writes.refused.append((response.status_code, body))
 
