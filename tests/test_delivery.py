@@ -429,9 +429,10 @@ def test_redis_outage_loses_nothing_and_never_lies(
         else:
             assert not writes.refused, writes.refused
             assert not writes.maybe_stored, writes.maybe_stored
-        # A 503 that says "may have been stored" (Redis shut down as it
-        # answered) is the one honest answer that is neither yes nor no.
-        assert len(writes.maybe_stored) <= 3, writes.maybe_stored
+        # A 503 that says "may have been stored" is the one honest answer that
+        # is neither yes nor no: a POST sent on a pooled connection just as
+        # Redis shut down (about one per idle pooled connection per process).
+        assert len(writes.maybe_stored) <= 10, writes.maybe_stored
         assert len(writes.unknown) <= 3, writes.errors  # see the test above
         assert_delivered(
             clients, writes, may_hold={*writes.unknown, *writes.maybe_stored}
