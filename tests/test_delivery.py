@@ -32,7 +32,7 @@ from .delivery import (
     run,
 )
 from .delivery import write as post_all
-from .generated import Service, free_port
+from .generated import Project, Service, free_port
 from .http3 import http3_client
 from .matrix import default_answers
 from .realtime import event_stream, ws_message, ws_url
@@ -62,6 +62,18 @@ PROTOCOLS = matrix_params(
 KEEPALIVE = {"SSE_KEEPALIVE": "1"}
 
 
+def serve_processes(
+    stack: contextlib.ExitStack, project: Project, env: dict[str, str], count: int
+) -> list[Service]:
+    """*count* processes of *project* sharing *env*, each with a log of its own."""
+    return [
+        stack.enter_context(
+            project.serve(env, log=project.path.parent / f"service-{n}.log")
+        )
+        for n in range(count)
+    ]
+
+
 def assert_clean_log(service: Service) -> None:
     log = service.log()
     assert "Traceback" not in log, log[-5000:]
@@ -78,12 +90,7 @@ def test_one_order_under_concurrent_writers(
     env = {**KEEPALIVE, **databases.env(answers)}
     processes = 2 if answers["broker"] == "redis" else 1
     with contextlib.ExitStack() as stack:
-        services = [
-            stack.enter_context(
-                project.serve(env, log=project.path.parent / f"service-{n}.log")
-            )
-            for n in range(processes)
-        ]
+        services = serve_processes(stack, project, env, processes)
         urls = [service.base_url for service in services]
         clients = followers(urls, 100, resume_share=0.4, seed=len(urls))
         writes = run(deliver(clients, urls, count=300, in_flight=50))
@@ -406,12 +413,7 @@ def test_redis_outage_loses_nothing_and_never_lies(
     project = projects.installed(answers)
     env = {**KEEPALIVE, **databases.env(answers), "REDIS_URL": own_redis.url}
     with contextlib.ExitStack() as stack:
-        services = [
-            stack.enter_context(
-                project.serve(env, log=project.path.parent / f"service-{n}.log")
-            )
-            for n in range(2)
-        ]
+        services = serve_processes(stack, project, env, 2)
         urls = [service.base_url for service in services]
         clients = followers(urls, 20, resume_share=0.3, seed=7)
 
@@ -531,15 +533,7 @@ def test_a_process_killed_behind_haproxy_loses_nothing(
     project = projects.installed(answers)
     env = {**KEEPALIVE, **databases.env(answers)}
     with contextlib.ExitStack() as stack:
-        services = [
-            stack.enter_context(
-                project.serve(
-                    {**env, "PORT": str(free_port())},
-                    log=project.path.parent / f"service-{n}.log",
-                )
-            )
-            for n in range(3)
-        ]
+        services = serve_processes(stack, project, env, 3)
         url = stack.enter_context(haproxy(tmp_path, [s.base_url for s in services]))
         clients = followers([url], 30, resume_share=0.3, seed=3)
 
