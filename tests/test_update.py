@@ -177,9 +177,13 @@ def test_update_brings_the_change_and_keeps_every_edit(
         "    app.register_blueprint(messages.bp)\n"
         "    app.register_blueprint(extra.bp)\n",
     )
-    edit(
-        package / "__init__.py", "from . import health,", "from . import extra, health,"
+    imports = next(
+        line
+        for line in (package / "__init__.py").read_text().splitlines()
+        if line.startswith("from . import ")
     )
+    modules = sorted([*imports.removeprefix("from . import ").split(", "), "extra"])
+    edit(package / "__init__.py", imports, "from . import " + ", ".join(modules))
     edit(
         project.path / "hypercorn.toml",
         "keep_alive_timeout = 5",
