@@ -21,11 +21,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import psutil
+from uv import find_uv_bin
 
 REPO = Path(__file__).resolve().parent.parent
 # The bench finds the services' interpreters exactly as the tests do.
 sys.path.insert(0, str(REPO))
 from tests.interpreters import with_interpreters  # noqa: E402
+
+# The uv this bench runs under: a bare "uv" may be a pyenv shim that picks
+# the service's Python (from .python-version) and finds no uv there.
+UV = find_uv_bin()
 
 PEERS = REPO / "bench" / "peers"
 HOST = "127.0.0.1"
@@ -275,13 +280,13 @@ def install(project: Path, python: str, extra: Sequence[str] = ()) -> Path:
     env = with_interpreters({**os.environ})
     env.pop("VIRTUAL_ENV", None)
     run(
-        ["uv", "sync", "--quiet", "--no-dev", "--compile-bytecode", "--python", python],
+        [UV, "sync", "--quiet", "--no-dev", "--compile-bytecode", "--python", python],
         cwd=project,
         env=env,
     )
     venv_python = project.resolve() / ".venv" / "bin" / "python"
     if extra:
-        pip = ["uv", "pip", "install", "--quiet", "--compile-bytecode"]
+        pip = [UV, "pip", "install", "--quiet", "--compile-bytecode"]
         run([*pip, "--python", str(venv_python), *extra], env=env)
     return venv_python
 
