@@ -103,9 +103,11 @@ async def fanout(
     rate: float,
     memory: Callable[[], int],
     timeout: float = 30,
+    duration: float | None = None,
 ) -> FanoutResult:
     """Subscribe *subscribers* over *kind* (sse, ws, or both: every other one
-    over each); post *messages* at *rate*/s."""
+    over each); post *messages* at *rate*/s, and stop posting after
+    *duration* seconds if that comes first (a server slower than *rate*)."""
     kinds = {"sse": [sse_subscriber], "ws": [ws_subscriber]}
     subscribers_of = kinds.get(kind, [sse_subscriber, ws_subscriber])
     inbox = Inbox(subscribers)
@@ -152,9 +154,12 @@ async def fanout(
                 await asyncio.sleep(
                     max(0.0, start + (seq - 1) / rate - time.perf_counter())
                 )
+                if duration is not None and time.perf_counter() - start >= duration:
+                    break
                 sent[seq] = time.perf_counter()
                 await _post(client, f"fanout-1-{seq}")
             posting = time.perf_counter() - start
+            messages = len(sent)
             deadline = time.perf_counter() + timeout
             while time.perf_counter() < deadline:
                 if all(len(got) == messages for got in inbox.received):

@@ -67,7 +67,7 @@ def summarize(raw: Path, service: str, top: int = 14) -> str:
 
 
 def run_fanout(
-    port: int, kind: str, subscribers: int, messages: int, rate: int
+    port: int, kind: str, subscribers: int, messages: int, rate: float
 ) -> None:
     uvloop.run(fanout(port, kind, subscribers, messages, rate, memory=lambda: 0))
 
@@ -77,11 +77,15 @@ def main() -> int:
     parser.add_argument(
         "--path",
         default="/health/live",
-        help="what to load; 'messages': the API mix; 'sse-fanout', 'ws-fanout'",
+        help="what to load; 'messages': the API mix; 'sse-fanout', 'ws-fanout', "
+        "'both-fanout' (half of each)",
     )
     parser.add_argument("--connections", type=int, default=50)
     parser.add_argument("--seconds", type=float, default=10)
     parser.add_argument("--server", default="quart-service")
+    parser.add_argument(
+        "--rate", type=float, default=40, help="fan-out: messages/s to post (40)"
+    )
     args = parser.parse_args()
     if (os.cpu_count() or 1) > 1:  # the server gets core 0 (servers.pin)
         os.sched_setaffinity(0, set(range(1, os.cpu_count() or 1)))
@@ -104,8 +108,8 @@ def main() -> int:
             script = RESULTS / "messages.lua"
             script.write_text(MESSAGES_LUA, encoding="utf-8")
             path = "/"
-        if path.endswith("-fanout"):  # sse-fanout, ws-fanout: 40 messages/s
-            kind, rate = path.removesuffix("-fanout"), 40
+        if path.endswith("-fanout"):  # sse-, ws-, both-fanout: --rate messages/s
+            kind, rate = path.removesuffix("-fanout"), args.rate
 
             def fan_out() -> None:
                 messages = int(rate * (args.seconds + 6))
@@ -119,7 +123,8 @@ def main() -> int:
             )
         load.start()
         if path.endswith("-fanout"):
-            time.sleep(5)  # until the subscribers are connected and warm
+            # until the subscribers are connected and warm
+            time.sleep(5 + args.connections / 200)
         for output, form in ((raw, "raw"), (svg, "flamegraph")):
             subprocess.run(
                 [

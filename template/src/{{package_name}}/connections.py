@@ -60,24 +60,36 @@ class BoundedTCPServer(TCPServer):
         if not isinstance(event, RawData):
             await super().protocol_send(event)
             return
-        async with self.send_lock:
-            try:
-                self.writer.write(event.data)
-                async with asyncio.timeout(self.send_timeout):
-                    await self.writer.drain()
-            except TimeoutError:
-                logger.warning(
-                    "dropped a client that stopped reading",
-                    extra={
-                        "client": self.writer.get_extra_info("peername"),
-                        "send_timeout": self.send_timeout,
-                        "unsent_bytes": self.writer.transport.get_write_buffer_size(),
-                    },
-                )
-                self.drop()
-                await self.protocol.handle(Closed())
-            except (ConnectionError, RuntimeError):
-                await self.protocol.handle(Closed())
+        if self.send_lock.locked() or self.writer.transport.get_write_buffer_size():
+            # Bytes are already waiting for this client: queue behind them.
+            async with self.send_lock:
+                await self._write(event.data)
+        else:
+            await self._write(event.data)
+
+    async def _write(self, data: bytes) -> None:
+        try:
+            self.writer.write(data)
+            transport = self.writer.transport
+            if not (transport.get_write_buffer_size() or transport.is_closing()):
+                # The kernel took every byte: the common case, with no timer
+                # to arm (one per write costs more than the write itself).
+                return
+            async with asyncio.timeout(self.send_timeout):
+                await self.writer.drain()
+        except TimeoutError:
+            logger.warning(
+                "dropped a client that stopped reading",
+                extra={
+                    "client": self.writer.get_extra_info("peername"),
+                    "send_timeout": self.send_timeout,
+                    "unsent_bytes": self.writer.transport.get_write_buffer_size(),
+                },
+            )
+            self.drop()
+            await self.protocol.handle(Closed())
+        except (ConnectionError, RuntimeError):
+            await self.protocol.handle(Closed())
 
     def drop(self) -> None:
         """Close the socket now, discarding what the client has not taken."""
