@@ -59,7 +59,7 @@ DEFAULT_ANSWERS = {
 }
 
 
-def parse_args() -> argparse.Namespace:
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=3, help="rounds per scenario (3)")
     parser.add_argument(
@@ -107,7 +107,29 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--only", help="comma-separated scenarios to run")
     parser.add_argument("--servers", help="comma-separated servers to run")
     parser.add_argument("--readme", action="store_true", help="update bench/README.md")
-    return parser.parse_args()
+    parser.add_argument(
+        "--results",
+        type=Path,
+        default=RESULTS,
+        help="where the rendered service, logs and JSON go (bench/results)",
+    )
+    parser.add_argument(
+        "--smoke",
+        action="store_true",
+        help=(
+            "check that the bench works, measure nothing: every server and "
+            "scenario once, about a second each, a few connections and "
+            "subscribers; exit 1 if a server failed a request or lost a message"
+        ),
+    )
+    args = parser.parse_args(argv)
+    args.max_connections = None  # no cap
+    args.settle = 1.0  # seconds for a server to close a fan-out's connections
+    if args.smoke:
+        args.rounds, args.seconds, args.max_connections, args.settle = 1, 1, 10, 0.2
+        args.subscribers = args.soak_subscribers = 20
+        args.messages, args.soak_seconds = 5, 1
+    return args
 
 
 def answer_value(raw: str) -> str | bool:
@@ -127,13 +149,20 @@ def cpu_per_1000(usage: Usage, result: LoadResult) -> float | None:
     return usage.cpu / result.requests * 1000 if result.requests else None
 
 
+def capped(connections: int, args: argparse.Namespace) -> int:
+    """*connections*, or fewer in a smoke run (``--smoke``)."""
+    return min(connections, args.max_connections or connections)
+
+
 def load_scenario(path: str, connections: int, script: Path | None = None) -> Measure:
     """wrk on *path* from *connections* connections (*script* makes the requests)."""
 
     def measure(server: Server, args: argparse.Namespace, _: Path) -> dict[str, Any]:
         assert server.process is not None
         with Usage(server.process.pid) as usage:
-            result = wrk(server.url + path, connections, args.seconds, script)
+            result = wrk(
+                server.url + path, capped(connections, args), args.seconds, script
+            )
         return {
             "rate": result.rate,
             "p50_ms": result.p50_ms,
@@ -150,7 +179,11 @@ def http2_scenario(server: Server, args: argparse.Namespace, _: Path) -> dict[st
     assert server.process is not None
     with Usage(server.process.pid) as usage:
         result = h2load(
-            server.url + "/health/live", 50, 10, args.seconds, http2=server.h2c
+            server.url + "/health/live",
+            capped(50, args),
+            10,
+            args.seconds,
+            http2=server.h2c,
         )
     return {
         "rate": result.rate,
@@ -166,7 +199,13 @@ def http2_scenario(server: Server, args: argparse.Namespace, _: Path) -> dict[st
 def fanout_scenario(kind: str) -> Measure:
     def measure(server: Server, args: argparse.Namespace, _: Path) -> dict[str, Any]:
         return measure_fanout(
-            server, kind, args.subscribers, args.messages, args.rate, timeout=30
+            server,
+            kind,
+            args.subscribers,
+            args.messages,
+            args.rate,
+            timeout=30,
+            settle=args.settle,
         )
 
     return measure
@@ -185,6 +224,7 @@ def soak_scenario(server: Server, args: argparse.Namespace, _: Path) -> dict[str
         SOAK_RATE,
         timeout=60,
         duration=args.soak_seconds,
+        settle=args.settle,
     )
     return {**result, "rate": result["posted_per_s"]}
 
@@ -197,6 +237,7 @@ def measure_fanout(
     rate: float,
     timeout: float,
     duration: float | None = None,
+    settle: float = 1.0,
 ) -> dict[str, Any]:
     assert server.process is not None
     pid = server.process.pid
@@ -213,7 +254,7 @@ def measure_fanout(
                 duration=duration,
             )
         )
-    time.sleep(1)  # let the server close the connections before the next run
+    time.sleep(settle)  # let the server close the connections before the next run
     return {
         "rate": result.deliveries_per_s,
         "posted_per_s": result.posted_per_s,
@@ -398,8 +439,10 @@ def machine() -> dict[str, Any]:
     }
 
 
-def main() -> int:
-    args = parse_args()
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    if args.smoke and args.readme:
+        sys.exit("bench: a smoke run measures nothing to publish: drop --readme")
     load_cores = set(range(1, os.cpu_count() or 1))
     if load_cores:  # the servers get core 0 (servers.pin); this client the rest
         os.sched_setaffinity(0, load_cores)
@@ -414,15 +457,18 @@ def main() -> int:
             "bench: the peers store messages in PostgreSQL: keep database=postgresql"
         )
     began = time.perf_counter()
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    logs = Path(tempfile.mkdtemp(prefix="logs-", dir=RESULTS))
-    service = RESULTS / "service"
+    results_dir = args.results.resolve()
+    results_dir.mkdir(parents=True, exist_ok=True)
+    logs = Path(tempfile.mkdtemp(prefix="logs-", dir=results_dir))
+    service = results_dir / "service"
     print(f"rendering the service with {answers} ...", flush=True)
     package = render_service(service, answers)
     install_all(service, args.python)
-    servers = make_servers(service, package, args.pool_size)
+    # A smoke run may overlap a real one (the test suite): its own databases.
+    prefix = f"bench_smoke_{os.getpid()}" if args.smoke else "bench"
+    servers = make_servers(service, package, args.pool_size, prefix)
     if args.compare:
-        compared = RESULTS / "service-compared"
+        compared = results_dir / "service-compared"
         render_service(compared, answers, ref=args.compare)
         install(compared, args.python)
         servers.insert(1, compared_service(servers[0], compared, args.compare))
@@ -442,6 +488,7 @@ def main() -> int:
     chosen = args.only.split(",") if args.only else list(SCENARIOS)
     create_databases(servers)
     results: list[dict[str, Any]] = []
+    skipped: set[str] = set()
     try:
         for server in servers:
             server.start(logs / f"{server.name}.log")
@@ -458,6 +505,7 @@ def main() -> int:
                     and not (answers.get("sse") and answers.get("websockets"))
                 )
             ):
+                skipped.add(name)
                 continue  # the service was rendered without that endpoint
             runnable = [
                 s
@@ -465,11 +513,11 @@ def main() -> int:
                 if (s.realtime or not scenario.get("realtime"))
                 and (s.keep_alive or not scenario.get("needs_keep_alive"))
             ]
-            if scenario.get("fresh_servers"):
+            if scenario.get("fresh_servers") and not args.smoke:
                 for server in servers:
                     server.stop()
                     server.start(logs / f"{server.name}.log")
-            if "warm_up" in scenario:
+            if "warm_up" in scenario and not args.smoke:
                 for server in runnable:
                     scenario["warm_up"](server)
             samples: dict[str, list[dict[str, Any]]] = {s.name: [] for s in runnable}
@@ -509,7 +557,11 @@ def main() -> int:
     report = {
         "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "seconds": round(elapsed),
-        "settings": {k: v for k, v in vars(args).items() if k != "readme"},
+        "settings": {
+            k: str(v) if isinstance(v, Path) else v
+            for k, v in vars(args).items()
+            if k != "readme"
+        },
         "answers": answers,
         "machine": machine(),
         "versions": {
@@ -541,12 +593,47 @@ def main() -> int:
     text = table(results)
     print("\n" + text)
     stamp = report["date"].replace(":", "")
-    for path in (RESULTS / f"bench-{stamp}.json", RESULTS / "latest.json"):
+    for path in (results_dir / f"bench-{stamp}.json", results_dir / "latest.json"):
         path.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
-    print(f"JSON: {RESULTS / 'latest.json'}; logs: {logs}; took {elapsed:.0f}s")
+    print(f"JSON: {results_dir / 'latest.json'}; logs: {logs}; took {elapsed:.0f}s")
     if args.readme:
         write_readme(report, text)
+    if args.smoke and (
+        problems := smoke_problems(
+            results, servers, [name for name in chosen if name not in skipped]
+        )
+    ):
+        print("bench smoke run failed:\n" + "\n".join(problems), file=sys.stderr)
+        return 1
     return 0
+
+
+def smoke_problems(
+    results: list[dict[str, Any]], servers: list[Server], chosen: list[str]
+) -> list[str]:
+    """What a smoke run got wrong: a scenario that did not run, a server
+    without its row, a failed request or a lost message."""
+    problems = []
+    ran = {result["name"]: result for result in results}
+    for name in chosen:
+        if name not in ran:
+            problems.append(f"{name}: did not run")
+            continue
+        rows = ran[name]["servers"]
+        for server in servers:
+            scenario = SCENARIOS[name]
+            if (scenario.get("realtime") and not server.realtime) or (
+                scenario.get("needs_keep_alive") and not server.keep_alive
+            ):
+                continue
+            row = rows.get(server.name)
+            if row is None:
+                problems.append(f"{name}: no row for {server.name}")
+            elif bad := row.get("failures") or row.get("lost"):
+                problems.append(f"{name}: {server.name} failed or lost {bad}")
+            elif not row.get("median"):
+                problems.append(f"{name}: {server.name} measured nothing")
+    return problems
 
 
 def write_readme(report: dict[str, Any], text: str) -> None:

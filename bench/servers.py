@@ -300,7 +300,7 @@ def install_all(service: Path, python: str) -> None:
 def compared_service(base: Server, service: Path, ref: str) -> Server:
     """*base* (the service), rendered from the template at *ref* instead."""
     python = service.resolve() / ".venv" / "bin" / "python"
-    database = "bench_quart_service_compared"
+    database = f"{base.database}_compared"
     return Server(
         f"quart-service@{ref}",
         [str(python), *base.command[1:]],
@@ -315,8 +315,11 @@ def compared_service(base: Server, service: Path, ref: str) -> Server:
     )
 
 
-def make_servers(service: Path, package: str, pool_size: int) -> list[Server]:
-    """The rendered service (as users run it and on uvicorn) and the peers."""
+def make_servers(
+    service: Path, package: str, pool_size: int, database_prefix: str = "bench"
+) -> list[Server]:
+    """The rendered service (as users run it, on uvicorn and on granian) and
+    the peers; each gets the database *database_prefix*_<its name>."""
     service_python = service.resolve() / ".venv" / "bin" / "python"
     peer_python = PEERS / ".venv" / "bin" / "python"
     bin_dir = peer_python.parent
@@ -334,7 +337,7 @@ def make_servers(service: Path, package: str, pool_size: int) -> list[Server]:
             [str(service_python), "-m", package],
             service,
             8101,
-            "bench_quart_service",
+            f"{database_prefix}_quart_service",
             service_env,
             realtime=True,
             h2c=True,
@@ -361,7 +364,7 @@ def make_servers(service: Path, package: str, pool_size: int) -> list[Server]:
             ],
             service,
             8102,
-            "bench_quart_service_uvicorn",
+            f"{database_prefix}_quart_service_uvicorn",
             service_env,
             realtime=True,
             migrates_itself=True,
@@ -386,7 +389,7 @@ def make_servers(service: Path, package: str, pool_size: int) -> list[Server]:
             ],
             service,
             8106,
-            "bench_quart_service_granian",
+            f"{database_prefix}_quart_service_granian",
             service_env,
             realtime=True,
             h2c=True,
@@ -405,7 +408,7 @@ def make_servers(service: Path, package: str, pool_size: int) -> list[Server]:
             ],
             PEERS,
             8103,
-            "bench_fastapi_uvicorn",
+            f"{database_prefix}_fastapi_uvicorn",
             peer_env,
             realtime=True,
             description="FastAPI on uvicorn[standard], 1 process, asyncpg",
@@ -426,7 +429,7 @@ def make_servers(service: Path, package: str, pool_size: int) -> list[Server]:
             ],
             PEERS,
             8104,
-            "bench_flask_gunicorn_gthread",
+            f"{database_prefix}_flask_gunicorn_gthread",
             peer_env,
             description="Flask on gunicorn, 1 gthread worker x 100 threads, psycopg",
         ),
@@ -444,7 +447,7 @@ def make_servers(service: Path, package: str, pool_size: int) -> list[Server]:
             ],
             PEERS,
             8105,
-            "bench_flask_gunicorn_sync",
+            f"{database_prefix}_flask_gunicorn_sync",
             # A sync worker serves one request at a time: the pool is shared out.
             {"DB_POOL_SIZE": str(-(-pool_size // workers))},
             keep_alive=False,

@@ -1,16 +1,24 @@
-"""bench/'s arithmetic: reading wrk and h2load, summaries, ratios, profiles.
+"""bench/: its arithmetic, and a smoke run that keeps it working.
 
-The benchmark itself runs for minutes and is not part of the suite (its
-numbers would only measure the CI machine); these tests pin down the parts
-that turn tool output into the published table, on real tool output.
+The benchmark itself runs for minutes and its numbers would only measure the
+CI machine, so the suite does not judge them. It checks the parts that turn
+tool output into the published table, on real tool output, and runs
+``bench/run.py --smoke``: every server and every scenario once, for about a
+second each, which fails if a server does not start, answers differently from
+the service, fails a request or loses a message.
 """
 
 from __future__ import annotations
 
+import json
+import shutil
+import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+
+from .conftest import missing, service_available
 
 BENCH = Path(__file__).resolve().parent.parent / "bench"
 sys.path.insert(0, str(BENCH))
@@ -18,6 +26,8 @@ sys.path.insert(0, str(BENCH))
 from load import parse_h2load, parse_wrk  # noqa: E402
 from profile_service import package_of  # noqa: E402
 from report import add_ratios, summarize, table  # noqa: E402
+from run import SCENARIOS, smoke_problems  # noqa: E402
+from servers import Server  # noqa: E402
 
 WRK = """\
 Running 4s test @ http://127.0.0.1:8101/bench/io
@@ -137,3 +147,52 @@ def test_ratios_are_the_service_over_each_server() -> None:
 )
 def test_profile_frames_are_counted_by_package(frame: str, package: str) -> None:
     assert package_of(frame, "my_service") == package
+
+
+def test_a_smoke_run_fails_on_any_failure_loss_or_missing_row() -> None:
+    servers = [
+        Server("quart-service", [], BENCH, 1, "db", realtime=True),
+        Server("flask-gunicorn-sync", [], BENCH, 2, "db", keep_alive=False),
+    ]
+    good = {"median": 10.0, "failures": 0}
+    results = [
+        {"name": "json", "servers": {"quart-service": good}},
+        {"name": "http2", "servers": {"quart-service": {"median": 0.0}}},
+        {"name": "ws-fanout", "servers": {"quart-service": {"median": 5, "lost": 3}}},
+    ]
+    problems = smoke_problems(results, servers, ["json", "http2", "ws-fanout", "soak"])
+    assert problems == [
+        "json: no row for flask-gunicorn-sync",
+        "http2: quart-service measured nothing",  # sync workers: no keep-alive
+        "ws-fanout: quart-service failed or lost 3",  # Flask has no realtime
+        "soak: did not run",
+    ]
+
+
+@pytest.mark.slow
+def test_bench_smoke_run_measures_every_server_and_scenario(
+    tmp_path: Path, in_ci: bool
+) -> None:
+    """``bench/run.py --smoke`` from this checkout: every server starts,
+    passes the parity check and gives a row without failures in every
+    scenario (the figures are not judged)."""
+    for tool, package in (("wrk", "wrk"), ("h2load", "nghttp2-client")):
+        if shutil.which(tool) is None:
+            missing(f"the bench needs {tool} (Debian package {package})", in_ci)
+    service_available("postgresql://127.0.0.1:5432", "PostgreSQL", in_ci)
+    done = subprocess.run(
+        [sys.executable, str(BENCH / "run.py"), "--smoke", "--results", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=420,
+        check=False,
+    )
+    output = done.stdout[-6000:] + done.stderr[-6000:]
+    assert done.returncode == 0, output
+    report = json.loads((tmp_path / "latest.json").read_text(encoding="utf-8"))
+    ran = {scenario["name"]: scenario["servers"] for scenario in report["scenarios"]}
+    assert set(ran) == set(SCENARIOS), output
+    assert set(ran["json"]) == set(report["servers"]), output
+    assert set(ran["soak"]) == {
+        name for name in report["servers"] if name.startswith(("quart", "fastapi"))
+    }
