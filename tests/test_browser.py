@@ -1,16 +1,24 @@
 """A person's view: headless Chromium opens the index page of the default
-service, posts a message through the form and sees it arrive live."""
+service (over HTTP and over HTTPS), posts a message through the form and sees
+it arrive live; and a page of another origin is refused the WebSocket and the
+API unless ``ALLOWED_ORIGINS`` lists it."""
 
 from __future__ import annotations
 
+import contextlib
+import functools
+import http.server
 import os
 import shutil
+import threading
+from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
-from playwright.sync_api import expect, sync_playwright
+from playwright.sync_api import Browser, Playwright, expect, sync_playwright
 
-from .generated import Project
+from .generated import Project, free_port
 
 pytestmark = pytest.mark.slow
 
@@ -28,25 +36,34 @@ CHROMIUM_ARGS = [
 ]
 
 
-def test_index_page_posts_and_shows_messages_live(
-    default_project: Project, in_ci: bool
-) -> None:
+@pytest.fixture(scope="module")
+def chromium(in_ci: bool) -> Iterator[Playwright]:
     if CHROMIUM is None:
         if in_ci:
             pytest.fail("chromium is required under CI (apt-get install chromium)")
         pytest.skip("chromium is not installed (apt-get install chromium)")
+    with sync_playwright() as playwright:
+        yield playwright
 
+
+def launch(playwright: Playwright) -> Browser:
+    return playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+
+
+@pytest.mark.parametrize("scheme", ["http", "https"])
+def test_index_page_posts_and_shows_messages_live(
+    default_project: Project, chromium: Playwright, scheme: str
+) -> None:
+    """Over HTTPS the page runs on the README's development certificate (the
+    browser is told to accept it, as a developer clicks through once)."""
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    with (
-        default_project.serve() as service,
-        sync_playwright() as playwright,
-        service.client() as http,
-    ):
-        browser = playwright.chromium.launch(
-            executable_path=CHROMIUM, args=CHROMIUM_ARGS
-        )
-        page = browser.new_page()
-        page.goto(service.base_url + "/")
+    certificate = default_project.make_certificate() if scheme == "https" else {}
+    certificate.pop("CA_BUNDLE", None)
+    env = {**certificate, "TLS_PORT": str(free_port())} if certificate else {}
+    with default_project.serve(env) as service, service.client() as http:
+        browser = launch(chromium)
+        page = browser.new_context(ignore_https_errors=True).new_page()
+        page.goto((service.tls_url if certificate else service.base_url) + "/")
         expect(page.locator("#live-status")).to_have_text("Live")
 
         page.fill("#message-text", "typed in the browser")
@@ -60,10 +77,79 @@ def test_index_page_posts_and_shows_messages_live(
             "posted by someone else"
         )
 
-        page.screenshot(path=ARTIFACTS / "index-page.png", full_page=True)
+        page.screenshot(path=ARTIFACTS / f"index-page-{scheme}.png", full_page=True)
         browser.close()
         stored = http.get("/api/messages").json()["messages"]
         assert [m["text"] for m in stored[:2]] == [
             "posted by someone else",
             "typed in the browser",
         ]
+
+
+CROSS_ORIGIN_PAGE = """<!doctype html>
+<title>another site</title>
+<body>
+<script>
+const service = new URL(location.hash.slice(1));
+const socket = new WebSocket(`ws://${service.host}/ws`);
+const shown = document.body.dataset;
+socket.onopen = () => { shown.socket = "open"; };
+socket.onclose = (event) => { shown.socket ||= `closed ${event.code}`; };
+fetch(new URL("/api/messages", service)).then(
+  (response) => { document.body.dataset.api = `read ${response.status}`; },
+  () => { document.body.dataset.api = "refused"; },
+);
+</script>
+"""
+
+
+@contextlib.contextmanager
+def another_origin(directory: Path) -> Iterator[str]:
+    """A static site of its own on another port: another origin."""
+    (directory / "index.html").write_text(CROSS_ORIGIN_PAGE, encoding="utf-8")
+    handler = functools.partial(
+        http.server.SimpleHTTPRequestHandler, directory=str(directory)
+    )
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", free_port()), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+@pytest.mark.parametrize("listed", [False, True], ids=["unlisted", "listed"])
+def test_another_origin_is_refused_unless_listed(
+    default_project: Project, chromium: Playwright, tmp_path: Path, listed: bool
+) -> None:
+    """Cross-site WebSocket hijacking and cross-origin reads, tried by a real
+    browser from a page of another origin."""
+    with another_origin(tmp_path) as origin:
+        env = {"ALLOWED_ORIGINS": origin} if listed else {}
+        with default_project.serve(env) as service:
+            browser = launch(chromium)
+            page = browser.new_page()
+            page.goto(f"{origin}/#{service.base_url}")
+            body = page.locator("body")
+            if listed:
+                expect(body).to_have_attribute("data-socket", "open")
+                expect(body).to_have_attribute("data-api", "read 200")
+            else:
+                expect(body).to_have_attribute("data-socket", "closed 1006")
+                expect(body).to_have_attribute("data-api", "refused")
+            browser.close()
+            if not listed:  # what the browser was told: 403, before the upgrade
+                refused = httpx.get(
+                    service.base_url + "/ws",
+                    headers={
+                        "Origin": origin,
+                        "Connection": "Upgrade",
+                        "Upgrade": "websocket",
+                        "Sec-WebSocket-Version": "13",
+                        "Sec-WebSocket-Key": "dGhlIHNhbXBsZSBub25jZQ==",
+                    },
+                )
+                assert refused.status_code == 403
+                assert "not allowed" in refused.json()["message"]

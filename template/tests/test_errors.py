@@ -86,3 +86,16 @@ async def test_body_that_is_not_utf8_is_400(client: QuartClient) -> None:
     )
     assert response.status_code == 400
     assert "not valid JSON" in (await response.get_json())["message"]
+
+
+async def test_json_nested_too_deeply_is_400(client: QuartClient) -> None:
+    depth = 30_000  # 60 KB: under MAX_CONTENT_LENGTH, past the parser's depth
+    response = await client.post(
+        "/api/messages",
+        data="[" * depth + "]" * depth,
+        headers={"Content-Type": "application/json"},
+    )
+    assert response.status_code == 400
+    assert (await response.get_json())["message"] == (
+        "The request body is not valid JSON: nested too deeply."
+    )

@@ -26,6 +26,24 @@ from werkzeug.http import HTTP_STATUS_CODES
 logger = logging.getLogger(__name__)
 
 
+class AmbiguousBodyLength(BadRequest):
+    """A request framed two ways (``Content-Length`` and ``Transfer-Encoding``).
+
+    Servers and proxies that disagree on which one wins let an attacker hide
+    a second request in the body (request smuggling); RFC 9112, section 6.1,
+    says to close the connection after answering such a request.
+    """
+
+    description = (
+        "A request may not carry both Content-Length and Transfer-Encoding "
+        "(RFC 9112, section 6.1)."
+    )
+
+
+# Errors after which the connection cannot be trusted with another request.
+CLOSES_CONNECTION = (RequestEntityTooLarge, AmbiguousBodyLength)
+
+
 class Error(BaseModel):
     """The body of every error response (documented in the OpenAPI schema)."""
 
@@ -42,16 +60,20 @@ class JSONRequest(Request):
     async def get_json(
         self, force: bool = False, silent: bool = False, cache: bool = True
     ) -> Any:
-        """Parse the body as JSON; a body that is not UTF-8 is malformed too."""
+        """Parse the body as JSON; a body that is not UTF-8, or nested past
+        the parser's depth (``[[[[...`` under ``MAX_CONTENT_LENGTH``), is
+        malformed too."""
         try:
             return await super().get_json(force=force, silent=silent, cache=cache)
-        except UnicodeDecodeError as error:
+        except (UnicodeDecodeError, RecursionError) as error:
             if silent:
                 return None
             return self.on_json_loading_failed(error)
 
     def on_json_loading_failed(self, error: Exception) -> Any:
         """Raise a 400 naming the JSON syntax error."""
+        if isinstance(error, RecursionError):
+            raise BadRequest("The request body is not valid JSON: nested too deeply.")
         raise BadRequest(f"The request body is not valid JSON: {error}")
 
 
@@ -78,9 +100,10 @@ async def handle_http_exception(error: HTTPException) -> Response:
     response = error_response(error.code or 500, error.description or "")
     if isinstance(error, MethodNotAllowed) and error.valid_methods:
         response.headers["Allow"] = ", ".join(error.valid_methods)
-    if isinstance(error, RequestEntityTooLarge) and request.http_version < "2":
-        # The unread body makes the connection unusable: say so, or the client
-        # may send its next request down a connection the server is closing.
+    if isinstance(error, CLOSES_CONNECTION) and request.http_version < "2":
+        # The unread (or ambiguous) body makes the connection unusable: say
+        # so, or the client may send its next request down a connection the
+        # server is closing.
         response.headers["Connection"] = "close"
     return response
 
