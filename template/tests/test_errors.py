@@ -78,6 +78,22 @@ async def test_unhandled_exception_is_500_without_details(
     assert "secret" not in str(body)
 
 
+@pytest.mark.parametrize("extra_settings", [{"PROPAGATE_EXCEPTIONS": False}])
+async def test_unhandled_exception_is_logged_once_with_its_request_id(
+    app: Quart, client: QuartClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    @app.get("/boom")
+    async def boom() -> str:
+        raise RuntimeError("secret internals")
+
+    response = await client.get("/boom", headers={"X-Request-ID": "boom-1"})
+    assert response.status_code == 500
+    errors = [record for record in caplog.records if record.exc_info]
+    assert len(errors) == 1, [record.getMessage() for record in errors]
+    assert "secret internals" in str(errors[0].exc_info[1])
+    assert getattr(errors[0], "request_id", None) == "boom-1"
+
+
 async def test_body_that_is_not_utf8_is_400(client: QuartClient) -> None:
     response = await client.post(
         "/api/messages",

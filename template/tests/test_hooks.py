@@ -1,8 +1,9 @@
-"""Request ids and security headers."""
+"""Request ids, security headers and HSTS."""
 
 from __future__ import annotations
 
 import pytest
+from quart import Quart
 from quart.testing import QuartClient
 
 
@@ -35,3 +36,14 @@ async def test_security_headers(client: QuartClient) -> None:
     assert response.headers["X-Content-Type-Options"] == "nosniff"
     assert "frame-ancestors 'none'" in response.headers["Content-Security-Policy"]
     assert response.headers["Referrer-Policy"] == "strict-origin-when-cross-origin"
+
+
+async def test_hsts_over_https_in_production_only(app: Quart) -> None:
+    client = app.test_client()
+    response = await client.get("/health/live", scheme="https")
+    assert "Strict-Transport-Security" not in response.headers  # development
+    app.config["APP_ENV"] = "production"
+    response = await client.get("/health/live", scheme="https")
+    assert response.headers["Strict-Transport-Security"] == "max-age=31536000"
+    response = await client.get("/health/live")  # plain HTTP: never
+    assert "Strict-Transport-Security" not in response.headers

@@ -3,12 +3,11 @@
 Flask teams know ``errorhandler``; here one handler covers every
 :class:`~werkzeug.exceptions.HTTPException`, one turns schema validation
 failures into 422 with the field errors, and one turns any unhandled exception
-into a logged 500 whose body says nothing about the internals.
+into a 500 whose body says nothing about the internals (Quart logs it).
 """
 
 from __future__ import annotations
 
-import logging
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
@@ -22,8 +21,6 @@ from werkzeug.exceptions import (
     RequestEntityTooLarge,
 )
 from werkzeug.http import HTTP_STATUS_CODES
-
-logger = logging.getLogger(__name__)
 
 
 class AmbiguousBodyLength(BadRequest):
@@ -128,12 +125,12 @@ async def handle_validation_error(error: RequestSchemaValidationError) -> Respon
     return error_response(422, f"The request failed validation: {cause}")
 
 
-async def handle_internal_error(error: InternalServerError) -> Response:
-    """Log the real cause and answer 500 without revealing it."""
-    logger.error(
-        "unhandled exception",
-        exc_info=error.original_exception or error,
-    )
+async def handle_internal_error(_: InternalServerError) -> Response:
+    """Answer 500 without revealing the cause.
+
+    Quart has already logged the cause, once, with its traceback and (see
+    ``logs.py``) the request id, so this handler does not log it again.
+    """
     return error_response(500, "The server hit an unexpected error.")
 
 
