@@ -297,6 +297,7 @@ def test_sigterm_with_stuck_clients_exits_within_the_grace_period(
     assert code == 0, service.log()[-3000:]
     assert took < GRACE + 1, f"exit took {took:.2f}s"
     assert "grace period over, open connections dropped" in service.log()
+    assert "Traceback" not in service.log(), service.log()[-3000:]
     print(f"{answers['http']}: exit {took:.2f}s after SIGTERM with stuck clients")
 
 

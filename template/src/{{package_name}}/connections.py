@@ -31,7 +31,7 @@ from typing import ClassVar
 
 from hypercorn.asyncio import run as hypercorn_run
 from hypercorn.asyncio.tcp_server import TCPServer
-from hypercorn.events import Closed, Event, RawData
+from hypercorn.events import Closed, Event, RawData, Updated
 
 logger = logging.getLogger(__name__)
 
@@ -58,6 +58,10 @@ class BoundedTCPServer(TCPServer):
     async def protocol_send(self, event: Event) -> None:
         """Write *event*'s bytes; drop the client if it takes none for too long."""
         if not isinstance(event, RawData):
+            if isinstance(event, Updated) and self.writer.transport.is_closing():
+                # A stream ended as its connection closes: no idle timer to
+                # restart, and Hypercorn's would fail on the closing task group.
+                return
             await super().protocol_send(event)
             return
         if self.send_lock.locked() or self.writer.transport.get_write_buffer_size():
