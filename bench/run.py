@@ -20,7 +20,8 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -486,13 +487,20 @@ def main(argv: list[str] | None = None) -> int:
         server.url + "/", 100, 1, script
     )
     chosen = args.only.split(",") if args.only else list(SCENARIOS)
+    if args.smoke:
+        for server in servers:
+            server.pinned = False  # all at once (see each()): every core
     create_databases(servers)
     results: list[dict[str, Any]] = []
     skipped: set[str] = set()
+
+    def start(server: Server, args: argparse.Namespace, logs: Path) -> None:
+        server.start(logs / f"{server.name}.log")
+        seed(server, 200)
+
     try:
-        for server in servers:
-            server.start(logs / f"{server.name}.log")
-            seed(server, 200)
+        for _ in each(start, servers, args, logs):
+            pass
         check_same_answers(servers)
         print(f"servers up after {time.perf_counter() - began:.0f}s", flush=True)
         for name in chosen:
@@ -526,8 +534,7 @@ def main(argv: list[str] | None = None) -> int:
                     runnable[round_ % len(runnable) :]
                     + runnable[: round_ % len(runnable)]
                 )
-                for server in order:
-                    sample = scenario["measure"](server, args, logs)
+                for server, sample in each(scenario["measure"], order, args, logs):
                     samples[server.name].append(sample)
                     print(
                         f"  {name:<11} round {round_ + 1} {server.name:<24} "
@@ -606,6 +613,27 @@ def main(argv: list[str] | None = None) -> int:
         print("bench smoke run failed:\n" + "\n".join(problems), file=sys.stderr)
         return 1
     return 0
+
+
+def each(
+    step: Callable[[Server, argparse.Namespace, Path], T],
+    servers: list[Server],
+    args: argparse.Namespace,
+    logs: Path,
+) -> Iterator[tuple[Server, T]]:
+    """Run *step* on each server in turn, yielding each result as it comes.
+
+    A smoke run, whose figures are not judged, runs them all at once: its
+    budget is the suite's, and concurrent servers still fail loudly.
+    """
+    if not args.smoke:
+        for server in servers:
+            yield server, step(server, args, logs)
+        return
+    with ThreadPoolExecutor(max_workers=len(servers)) as pool:
+        futures = [(s, pool.submit(step, s, args, logs)) for s in servers]
+        for server, future in futures:
+            yield server, future.result()
 
 
 def smoke_problems(

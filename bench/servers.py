@@ -82,6 +82,7 @@ class Server:
     migrates_itself: bool = False
     keep_alive: bool = True  # gunicorn's sync workers close every connection
     description: str = ""
+    pinned: bool = True  # to core 0; a smoke run lets its servers share every core
     process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -102,7 +103,7 @@ class Server:
         out = open(log, "ab") if log else subprocess.DEVNULL  # noqa: SIM115
         try:
             return subprocess.Popen(
-                [*pin(0), *command],
+                [*(pin(0) if self.pinned else []), *command],
                 cwd=self.cwd,
                 env=env,
                 stdout=out,

@@ -261,7 +261,7 @@ def flips() -> Iterator[Any]:
 
 @pytest.mark.parametrize(("name", "value"), list(flips()))
 def test_flipping_an_answer_adds_and_removes_the_right_files(
-    name: str, value: Any, releases: Path, tmp_path: Path, databases: Databases
+    name: str, value: Any, releases: Path, tmp_path: Path
 ) -> None:
     answers = default_answers()
     project = copy_at(releases, tmp_path / "service", answers, "v0.1.0")
@@ -278,8 +278,9 @@ def test_flipping_an_answer_adds_and_removes_the_right_files(
         assert (project.path / path).read_bytes() == (fresh.path / path).read_bytes(), (
             path
         )
-
-    passes_and_boots(project, databases)
+    # Byte for byte a fresh copy of the flipped answers at v0.1.0 (the working
+    # tree): the combination tests lint it, run its own tests and boot it.
+    assert flipped in combinations(), f"{flipped} is not in the tested matrix"
 
 
 def test_a_migration_runs_once_across_its_version_not_on_copy(
