@@ -1,35 +1,55 @@
-"""Hostile input against a booted default service, byte for byte.
+"""Hostile input against a booted service of each ``http`` answer, byte for byte.
 
-Each row of :data:`REQUESTS` is sent raw over its own TCP connection (HTTP/1.1
-as an attacker writes it, not as a client library would tidy it). The promise
-under test: no input gets a 5xx (but 501 for a transfer coding the server does
-not implement, which RFC 9112 section 6.1 prescribes), every answer the
-application gives is JSON, nothing logs a traceback, and the process goes on
-serving. Rows whose answer comes from Hypercorn's HTTP parser before the app
-sees the request (``server=True``) have an empty body: Hypercorn 0.18 writes
-those itself (documented in the generated README, "Security").
+Three tables, each row sent raw over its own TCP connection (as an attacker
+writes it, not as a client library would tidy it):
+
+* :data:`REQUESTS`, HTTP/1.1: no input gets a 5xx (but 501 for a transfer
+  coding the server does not implement, which RFC 9112 section 6.1
+  prescribes), every answer the application gives is JSON, and requests
+  that make the framing ambiguous close the connection. Rows answered by
+  Hypercorn's HTTP/1.1 parser before the app sees the request
+  (``server=True``) have an empty body: Hypercorn 0.18 writes those itself
+  (documented in the generated README, "Security").
+* :data:`WS_FRAMES`, WebSocket frames that break RFC 6455: each gets a close
+  frame with the code section 7.4.1 gives it (1002, 1007, 1009).
+* :data:`H2_FRAMES`, HTTP/2 (cleartext, prior knowledge; every ``http``
+  answer accepts it): protocol violations end the connection with ``GOAWAY``
+  and the RFC 9113 error code, rapid reset with ``ENHANCE_YOUR_CALM``, and
+  requests the app refuses get its JSON 4xx.
+
+After all three, nothing has logged a traceback or a 500 and the process
+still serves.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import socket
-from collections.abc import Iterator
+import struct
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from functools import partial
+from typing import Any
 from urllib.parse import urlsplit
 
+import hpack
 import pytest
 
-from .conftest import worker_group
-from .generated import Project, Service
+from .conftest import ProjectFactory, matrix_params
+from .generated import Service
 from .matrix import default_answers
 
-# One worker runs the table and then the check that the service survived it,
-# with the default combination's install.
-pytestmark = [
-    pytest.mark.slow,
-    pytest.mark.xdist_group(worker_group(default_answers())),
-]
+pytestmark = pytest.mark.slow
+
+DEFAULTS = default_answers()
+# The default service under each ``http`` answer (one xdist group: the
+# serving questions do not split groups, see conftest.worker_group).
+SERVICES = matrix_params(
+    lambda a: all(a.get(k) == v for k, v in DEFAULTS.items() if k != "http"),
+    vary=frozenset({"http"}),
+)
 
 WS_HANDSHAKE = (
     "Connection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\n"
@@ -219,6 +239,329 @@ REQUESTS = [
 ]
 
 
+# --- WebSocket frames (RFC 6455) -------------------------------------------------
+
+CLOSE, PING, TEXT, CONTINUATION = 0x8, 0x9, 0x1, 0x0
+
+
+def ws_frame(
+    opcode: int, payload: bytes, *, fin: bool = True, masked: bool = True, rsv: int = 0
+) -> bytes:
+    """One WebSocket frame as a client sends it (masked), or as told."""
+    head = bytes([(0x80 if fin else 0) | rsv << 4 | opcode])
+    mask_bit = 0x80 if masked else 0
+    if len(payload) < 126:
+        head += bytes([mask_bit | len(payload)])
+    elif len(payload) < 65536:
+        head += bytes([mask_bit | 126]) + struct.pack("!H", len(payload))
+    else:
+        head += bytes([mask_bit | 127]) + struct.pack("!Q", len(payload))
+    if not masked:
+        return head + payload
+    key = os.urandom(4)
+    return head + key + bytes(b ^ key[i % 4] for i, b in enumerate(payload))
+
+
+@dataclass(frozen=True)
+class BadFrame:
+    """A WebSocket frame that breaks RFC 6455 and the close code it earns."""
+
+    name: str
+    frame: bytes
+    code: int
+
+
+WS_FRAMES = [
+    BadFrame("text-not-utf8", ws_frame(TEXT, b"\xff\xfe"), 1007),
+    BadFrame("text-truncated-utf8", ws_frame(TEXT, "é".encode()[:1]), 1007),
+    BadFrame("unmasked", ws_frame(TEXT, b"hi", masked=False), 1002),
+    BadFrame("reserved-bits", ws_frame(TEXT, b"hi", rsv=4), 1002),
+    BadFrame("reserved-opcode", ws_frame(0x3, b"hi"), 1002),
+    BadFrame("reserved-control-opcode", ws_frame(0xB, b""), 1002),
+    BadFrame("fragmented-ping", ws_frame(PING, b"hi", fin=False), 1002),
+    BadFrame("ping-over-125-bytes", ws_frame(PING, b"x" * 126), 1002),
+    BadFrame("continuation-first", ws_frame(CONTINUATION, b"hi"), 1002),
+    BadFrame("close-code-999", ws_frame(CLOSE, struct.pack("!H", 999)), 1002),
+    BadFrame("close-one-byte", ws_frame(CLOSE, b"\x03"), 1002),
+    BadFrame("close-reason-not-utf8", ws_frame(CLOSE, b"\x03\xe8\xff"), 1007),
+    BadFrame("message-over-the-limit", ws_frame(TEXT, b"x" * 70_000), 1009),
+]
+
+
+def ws_close_code(base_url: str, frame: bytes) -> int | None:
+    """Open /ws, send *frame*, return the code of the server's close frame."""
+    handshake = b"GET /ws HTTP/1.1\r\nHost: 127.0.0.1\r\n" + WS_HANDSHAKE.encode()
+    received = exchange_raw(
+        base_url, handshake + b"\r\n", frame, until=lambda r: ws_close(r) is not None
+    )
+    assert received.startswith(b"HTTP/1.1 101"), received[:200]
+    return ws_close(received)
+
+
+def ws_close(received: bytes) -> int | None:
+    """The code of the close frame after the handshake's answer, if any yet."""
+    _, _, rest = received.partition(b"\r\n\r\n")
+    while len(rest) >= 2:
+        opcode, length, start = rest[0] & 0x0F, rest[1] & 0x7F, 2
+        if length == 126:
+            length, start = struct.unpack("!H", rest[2:4])[0], 4
+        elif length == 127:
+            length, start = struct.unpack("!Q", rest[2:10])[0], 10
+        if len(rest) < start + length:
+            return None  # the rest of the frame is still on its way
+        payload, rest = rest[start : start + length], rest[start + length :]
+        if opcode == CLOSE:
+            return struct.unpack("!H", payload[:2])[0] if len(payload) >= 2 else 1005
+    return None
+
+
+# --- HTTP/2 frames (RFC 9113) ----------------------------------------------------
+
+PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
+DATA, HEADERS, PRIORITY, RST_STREAM, SETTINGS = 0x0, 0x1, 0x2, 0x3, 0x4
+H2_PING, GOAWAY, WINDOW_UPDATE, H2_CONTINUATION = 0x6, 0x7, 0x8, 0x9
+END_STREAM, END_HEADERS = 0x1, 0x4
+ERRORS = {
+    "PROTOCOL_ERROR": 0x1,
+    "FLOW_CONTROL_ERROR": 0x3,
+    "STREAM_CLOSED": 0x5,
+    "FRAME_SIZE_ERROR": 0x6,
+    "CANCEL": 0x8,
+    "ENHANCE_YOUR_CALM": 0xB,
+}
+
+
+def h2_frame(kind: int, flags: int, stream: int, payload: bytes = b"") -> bytes:
+    return (
+        len(payload).to_bytes(3, "big")
+        + bytes([kind, flags])
+        + stream.to_bytes(4, "big")
+        + payload
+    )
+
+
+def h2_request(
+    stream: int,
+    path: str = "/health/live",
+    *,
+    method: str = "GET",
+    headers: tuple[tuple[str, str], ...] = (),
+    body: bytes | None = None,
+) -> bytes:
+    """HEADERS (and DATA) for one request; *headers* are sent as given."""
+    fields = [
+        (":method", method),
+        (":path", path),
+        (":scheme", "http"),
+        (":authority", "127.0.0.1"),
+        *headers,
+    ]
+    block = hpack.Encoder().encode(fields)
+    pieces = [block[i : i + 16384] for i in range(0, len(block), 16384)]
+    out = b""
+    for index, piece in enumerate(pieces):  # HEADERS, then CONTINUATION frames
+        flags = END_HEADERS if index == len(pieces) - 1 else 0
+        if index == 0:
+            flags |= END_STREAM if body is None else 0
+        out += h2_frame(H2_CONTINUATION if index else HEADERS, flags, stream, piece)
+    if body is not None:
+        chunks = [body[i : i + 16384] for i in range(0, len(body), 16384)] or [b""]
+        for index, chunk in enumerate(chunks):
+            last = index == len(chunks) - 1
+            out += h2_frame(DATA, END_STREAM if last else 0, stream, chunk)
+    return out
+
+
+def h2_post(stream: int, body: bytes, content_type: str = "application/json") -> bytes:
+    headers = (("content-type", content_type), ("content-length", str(len(body))))
+    return h2_request(
+        stream, "/api/messages", method="POST", headers=headers, body=body
+    )
+
+
+def rapid_reset(streams: int) -> bytes:
+    """Open and cancel *streams* streams, never waiting for an answer."""
+    encoder = hpack.Encoder()
+    fields = [
+        (":method", "GET"),
+        (":path", "/"),
+        (":scheme", "http"),
+        (":authority", "h"),
+    ]
+    return b"".join(
+        h2_frame(HEADERS, END_HEADERS | END_STREAM, sid, encoder.encode(fields))
+        + h2_frame(RST_STREAM, 0, sid, ERRORS["CANCEL"].to_bytes(4, "big"))
+        for sid in range(1, 2 * streams, 2)
+    )
+
+
+@dataclass(frozen=True)
+class BadH2:
+    """HTTP/2 frames and what they earn: ``GOAWAY`` with an error code, or an
+    answer on stream 1 (a status, JSON but for 200)."""
+
+    name: str
+    frames: bytes
+    goaway: str | None = None
+    status: int | None = None
+
+
+H2_FRAMES = [
+    BadH2("rapid-reset", rapid_reset(1000), goaway="ENHANCE_YOUR_CALM"),
+    BadH2("data-on-stream-0", h2_frame(DATA, 0, 0, b"x"), goaway="PROTOCOL_ERROR"),
+    BadH2(
+        "window-update-of-0",
+        h2_frame(WINDOW_UPDATE, 0, 0, bytes(4)),
+        goaway="PROTOCOL_ERROR",
+    ),
+    BadH2(
+        "settings-window-over-2-to-31",
+        h2_frame(SETTINGS, 0, 0, struct.pack("!HI", 0x4, 2**31)),
+        goaway="FLOW_CONTROL_ERROR",
+    ),
+    BadH2(
+        "settings-length-not-a-multiple-of-6",
+        h2_frame(SETTINGS, 0, 0, b"\x00\x04\x00"),
+        goaway="FRAME_SIZE_ERROR",
+    ),
+    BadH2(
+        "frame-over-max-frame-size",
+        h2_frame(DATA, 0, 1, b"x" * 20_000),
+        goaway="FRAME_SIZE_ERROR",
+    ),
+    BadH2(
+        "ping-of-7-bytes", h2_frame(H2_PING, 0, 0, bytes(7)), goaway="FRAME_SIZE_ERROR"
+    ),
+    BadH2("even-stream-id", h2_request(2), goaway="PROTOCOL_ERROR"),
+    BadH2(
+        "stream-id-going-down", h2_request(5) + h2_request(3), goaway="PROTOCOL_ERROR"
+    ),
+    BadH2(
+        "reset-of-an-idle-stream",
+        h2_frame(RST_STREAM, 0, 7, ERRORS["CANCEL"].to_bytes(4, "big")),
+        goaway="PROTOCOL_ERROR",
+    ),
+    BadH2(
+        "stream-depends-on-itself",
+        h2_frame(PRIORITY, 0, 1, struct.pack("!IB", 1, 16)),
+        goaway="PROTOCOL_ERROR",
+    ),
+    BadH2(
+        "uppercase-header-name",
+        h2_request(1, headers=(("X-Upper", "1"),)),
+        goaway="PROTOCOL_ERROR",
+    ),
+    BadH2(
+        "connection-specific-header",
+        h2_request(1, headers=(("connection", "keep-alive"),)),
+        goaway="PROTOCOL_ERROR",
+    ),
+    BadH2(
+        "missing-path",
+        h2_frame(
+            HEADERS,
+            END_HEADERS | END_STREAM,
+            1,
+            hpack.Encoder().encode([(":method", "GET"), (":scheme", "http")]),
+        ),
+        goaway="PROTOCOL_ERROR",
+    ),
+    BadH2(
+        "continuation-flood",
+        h2_frame(HEADERS, 0, 1, hpack.Encoder().encode([(":method", "GET")]))
+        + b"".join(h2_frame(H2_CONTINUATION, 0, 1, bytes(16384)) for _ in range(100)),
+        goaway="PROTOCOL_ERROR",
+    ),
+    BadH2(
+        "content-length-not-the-body",
+        h2_request(
+            1,
+            "/api/messages",
+            method="POST",
+            headers=(("content-type", "application/json"), ("content-length", "10")),
+            body=b"{}",
+        ),
+        goaway="PROTOCOL_ERROR",
+    ),
+    BadH2(
+        "headers-over-the-list-size",
+        h2_request(1, headers=(("x-big", "a" * 20_000),)),
+        status=431,
+    ),
+    BadH2(
+        "headers-over-the-list-size-with-a-body",
+        h2_request(
+            1,
+            "/api/messages",
+            method="POST",
+            headers=(("x-big", "a" * 20_000),),
+            body=b"{}" * 20_000,
+        ),
+        status=431,
+    ),
+    BadH2(
+        "headers-over-64-kib",
+        h2_request(1, headers=(("x-big", "a" * 70_000),)),
+        goaway="ENHANCE_YOUR_CALM",
+    ),
+    BadH2("json-nested-too-deep", h2_post(1, b"[" * DEEP + b"]" * DEEP), status=400),
+    BadH2("text-plain-body", h2_post(1, b"hi", "text/plain"), status=415),
+    BadH2(
+        "unknown-frame-type-is-ignored",
+        h2_frame(0xFA, 0, 0, b"junk") + h2_request(1),
+        status=200,
+    ),
+]
+
+
+@dataclass
+class H2Outcome:
+    goaway: str | None = None  # the GOAWAY's error code, by name
+    status: int | None = None  # stream 1's status
+    body: bytes = b""  # stream 1's body
+    ended: bool = False  # stream 1 ended (END_STREAM or RST_STREAM)
+
+
+def h2_outcome(base_url: str, frames: bytes) -> H2Outcome:
+    """Send the preface, empty SETTINGS and *frames*; read until a GOAWAY or
+    the end of stream 1."""
+    received = exchange_raw(
+        base_url,
+        PREFACE + h2_frame(SETTINGS, 0, 0) + frames,
+        until=h2_done,
+    )
+    return h2_parse(received)
+
+
+def h2_done(received: bytes) -> bool:
+    outcome = h2_parse(received)
+    return outcome.goaway is not None or outcome.ended
+
+
+def h2_parse(received: bytes) -> H2Outcome:
+    """What the server's frames in *received* say (whole frames only)."""
+    outcome, decoder = H2Outcome(), hpack.Decoder()
+    names = {code: name for name, code in ERRORS.items()} | {0: "NO_ERROR"}
+    while len(received) >= 9:
+        length = int.from_bytes(received[:3], "big")
+        if len(received) < 9 + length:
+            break  # the rest of the frame is still on its way
+        kind, flags = received[3], received[4]
+        stream = int.from_bytes(received[5:9], "big") & 0x7FFFFFFF
+        payload, received = received[9 : 9 + length], received[9 + length :]
+        if kind == GOAWAY:
+            code = int.from_bytes(payload[4:8], "big")
+            outcome.goaway = names.get(code, hex(code))
+        elif stream == 1 and kind in (HEADERS, DATA, RST_STREAM):
+            if kind == HEADERS:
+                fields: Any = dict(decoder.decode(payload))
+                outcome.status = int(fields[":status"])
+            elif kind == DATA:
+                outcome.body += payload
+            outcome.ended |= kind == RST_STREAM or bool(flags & END_STREAM)
+    return outcome
+
+
 @dataclass
 class Answer:
     status: int
@@ -228,9 +571,38 @@ class Answer:
     rest: bytes  # what came after the answer (a smuggled request's answer)
 
 
+def exchange_raw(
+    base_url: str, *raw: bytes, until: Callable[[bytes], bool], timeout: float = 5
+) -> bytes:
+    """Send each of *raw* in turn, then read until *until* says the answer is
+    complete, the server closes the connection, or *timeout* seconds pass."""
+    parts = urlsplit(base_url)
+    received = b""
+    with socket.create_connection((parts.hostname, parts.port), timeout=timeout) as s:
+        for index, chunk in enumerate(raw):
+            if index:  # wait for the answer to the one before (a handshake)
+                while b"\r\n\r\n" not in received:
+                    if not (head := s.recv(65536)):
+                        return received
+                    received += head
+            try:
+                s.sendall(chunk)
+            except (BrokenPipeError, ConnectionResetError):
+                break  # closed on an earlier part: what it said is read below
+        while not until(received):
+            try:
+                chunk = s.recv(65536)
+            except (TimeoutError, ConnectionResetError):
+                break
+            if not chunk:
+                break
+            received += chunk
+    return received
+
+
 def exchange(base_url: str, raw: bytes, timeout: float = 5) -> Answer:
     """Send *raw*; read the first answer, then whatever follows it until the
-    server closes the connection or stays quiet for 0.3 s."""
+    server closes the connection or stays quiet for 0.2 s."""
     parts = urlsplit(base_url)
     with socket.create_connection((parts.hostname, parts.port), timeout=timeout) as s:
         s.sendall(raw)
@@ -238,7 +610,7 @@ def exchange(base_url: str, raw: bytes, timeout: float = 5) -> Answer:
         while not closed:
             head, found, rest = received.partition(b"\r\n\r\n")
             if found and len(rest) >= content_length(head):
-                s.settimeout(0.3)  # the answer is complete: anything more?
+                s.settimeout(0.2)  # the answer is complete: anything more?
             try:
                 chunk = s.recv(65536)
             except TimeoutError:
@@ -267,9 +639,12 @@ def content_length(head: bytes) -> int:
     return 0
 
 
-@pytest.fixture(scope="module")
-def service(default_project: Project) -> Iterator[Service]:
-    with default_project.serve() as service:
+@pytest.fixture(scope="module", params=SERVICES)
+def service(
+    request: pytest.FixtureRequest, projects: ProjectFactory
+) -> Iterator[Service]:
+    """The default service under one ``http`` answer, for all three tables."""
+    with projects.installed(request.param).serve() as service:
         yield service
 
 
@@ -287,14 +662,38 @@ def test_hostile_request_gets_a_clear_4xx(service: Service, hostile: Hostile) ->
         assert answer.rest == b"", f"a request after {hostile.name} was answered"
 
 
+@pytest.mark.parametrize("bad", WS_FRAMES, ids=[f.name for f in WS_FRAMES])
+def test_websocket_protocol_error_gets_its_close_code(
+    service: Service, bad: BadFrame
+) -> None:
+    assert ws_close_code(service.base_url, bad.frame) == bad.code
+
+
+@pytest.mark.parametrize("bad", H2_FRAMES, ids=[f.name for f in H2_FRAMES])
+def test_http2_abuse_gets_its_rfc_answer(service: Service, bad: BadH2) -> None:
+    outcome = h2_outcome(service.base_url, bad.frames)
+    assert outcome.goaway == bad.goaway, outcome
+    assert outcome.status == bad.status, outcome
+    if bad.status not in (None, 200):
+        assert json.loads(outcome.body)["status"] == bad.status, outcome
+
+
 def test_no_traceback_and_still_serving(service: Service) -> None:
-    """Runs after the table (same module): the process survived all of it."""
-    for hostile in REQUESTS:
-        exchange(service.base_url, hostile.raw)
+    """Runs after the tables (same module): the process survived all of it,
+    and survives it again from 16 hostile clients at once."""
+    url = service.base_url
+    sends = [
+        *(partial(exchange, url, hostile.raw) for hostile in REQUESTS),
+        *(partial(ws_close_code, url, frame.frame) for frame in WS_FRAMES),
+        *(partial(h2_outcome, url, h2.frames) for h2 in H2_FRAMES),
+    ]
+    with ThreadPoolExecutor(max_workers=16) as pool:
+        for done in [pool.submit(send) for send in sends]:
+            done.result()
     assert service.process is not None
     assert service.process.poll() is None
     answer = exchange(service.base_url, get("/health/live"))
     assert answer.status == 200
     assert "Traceback" not in service.log()
     assert " 500 " not in service.log()
-    assert len(REQUESTS) >= 50
+    assert len(REQUESTS) + len(WS_FRAMES) + len(H2_FRAMES) >= 60
