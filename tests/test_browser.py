@@ -16,7 +16,14 @@ from pathlib import Path
 
 import httpx
 import pytest
-from playwright.sync_api import Browser, Playwright, expect, sync_playwright
+from playwright.sync_api import (
+    Browser,
+    Page,
+    Playwright,
+    Route,
+    expect,
+    sync_playwright,
+)
 
 from .generated import Project, free_port
 
@@ -63,6 +70,7 @@ def test_index_page_posts_and_shows_messages_live(
     with default_project.serve(env) as service, service.client() as http:
         browser = launch(chromium)
         page = browser.new_context(ignore_https_errors=True).new_page()
+        console = watch_console(page)
         page.goto((service.tls_url if certificate else service.base_url) + "/")
         expect(page.locator("#live-status")).to_have_text("Live")
 
@@ -79,11 +87,51 @@ def test_index_page_posts_and_shows_messages_live(
 
         page.screenshot(path=ARTIFACTS / f"index-page-{scheme}.png", full_page=True)
         browser.close()
+        assert not [m for m in console if "Content Security Policy" in m], console
         stored = http.get("/api/messages").json()["messages"]
         assert [m["text"] for m in stored[:2]] == [
             "posted by someone else",
             "typed in the browser",
         ]
+
+
+def watch_console(page: Page) -> list[str]:
+    """Every console message and page error from now on (CSP violations
+    among them), in a list that grows."""
+    messages: list[str] = []
+    page.on("console", lambda message: messages.append(message.text))
+    page.on("pageerror", lambda error: messages.append(str(error)))
+    return messages
+
+
+def test_docs_page_works_offline_under_the_csp(
+    default_project: Project, chromium: Playwright
+) -> None:
+    """Swagger UI renders every API operation from the service's own files:
+    any request to another origin is recorded and refused."""
+    with default_project.serve() as service:
+        browser = launch(chromium)
+        page = browser.new_page()
+        elsewhere: list[str] = []
+
+        def only_the_service(route: Route) -> None:
+            if route.request.url.startswith(service.base_url):
+                route.continue_()
+            else:
+                elsewhere.append(route.request.url)
+                route.abort()
+
+        page.route("**/*", only_the_service)
+        console = watch_console(page)
+        page.goto(service.base_url + "/docs")
+        operations = page.locator(".opblock-summary-path")
+        expect(operations.first).to_be_visible()
+        paths = set(operations.all_inner_texts())
+        page.screenshot(path=ARTIFACTS / "docs-page.png", full_page=True)
+        browser.close()
+    assert {"/api/messages", "/health/live"} <= {p.replace("\u200b", "") for p in paths}
+    assert elsewhere == []
+    assert not [m for m in console if "Content Security Policy" in m], console
 
 
 CROSS_ORIGIN_PAGE = """<!doctype html>

@@ -2,7 +2,9 @@
 
 quart-schema builds the schema from the ``validate_*`` and
 ``document_response`` decorators on each route, so the docs cannot drift
-from what the code accepts and returns.
+from what the code accepts and returns. The ``/docs`` page is Swagger UI
+from ``static/swagger-ui/`` (quart-schema's own page loads it from a CDN,
+which fails offline and under the service's Content-Security-Policy).
 """
 
 from __future__ import annotations
@@ -10,12 +12,22 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 import quart_schema
-from quart_schema import Info, QuartSchema
+from quart import Blueprint, render_template
+from quart_schema import Info, QuartSchema, hide
 
 if TYPE_CHECKING:
     from quart import Quart
     from quart_schema import DataSource
     from quart_schema.typing import Model
+
+bp = Blueprint("docs", __name__)
+
+
+@bp.get("/docs")
+@hide
+async def swagger_ui() -> str:
+    """Swagger UI for ``/openapi.json``."""
+    return await render_template("docs.html")
 
 
 class OpenAPIProvider(quart_schema.OpenAPIProvider):
@@ -36,8 +48,9 @@ def init_openapi(app: Quart, *, title: str, version: str, description: str) -> N
         app,
         info=Info(title=title, version=version, description=description),
         openapi_path="/openapi.json",
-        swagger_ui_path="/docs",
+        swagger_ui_path=None,
         redoc_ui_path=None,
         scalar_ui_path=None,
         openapi_provider_class=OpenAPIProvider,
     )
+    app.register_blueprint(bp)
