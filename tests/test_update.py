@@ -8,7 +8,9 @@ none) or on the network:
   not yet send ``Referrer-Policy``);
 * ``v0.1.0``: the current tree;
 * ``v0.2.0``: the default SQLite file moves into ``instance/db/``, with a
-  ``_migrations`` entry that moves an existing database there.
+  ``_migrations`` entry that moves an existing database there;
+* ``v0.3.0``: a new file (``CONTRIBUTING.md``) and an executable bit
+  (``__main__.py``), two of Copier's own hard cases.
 
 Services are copied at an older tag, committed, edited the way owners edit
 them, and updated with the ``copier`` command line.
@@ -16,7 +18,9 @@ them, and updated with the ``copier`` command line.
 
 from __future__ import annotations
 
+import json
 import re
+import stat
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -28,7 +32,7 @@ import yaml
 
 from .checks import check_serves_real_clients
 from .conftest import Databases, own_test_env
-from .generated import Project, copy_working_tree, run
+from .generated import TEMPLATE_ROOT, Project, copy_working_tree, run
 from .matrix import combination_id, combinations, default_answers, load_questions
 
 pytestmark = pytest.mark.slow
@@ -38,6 +42,8 @@ CONFLICT_MARKER = re.compile(r"^(<<<<<<< |=======$|>>>>>>> )", re.MULTILINE)
 HOOKS = "src/{{package_name}}/hooks.py.jinja"
 REFERRER = '    "Referrer-Policy": "strict-origin-when-cross-origin",\n'
 SQLITE_FILE = '/ "{{ package_name }}.sqlite3"'
+CONTRIBUTING = "# Contributing\n\nRun `uv run pytest` before you push.\n"
+EXECUTABLE = stat.S_IXUSR | stat.S_IXGRP | stat.S_IXOTH
 MIGRATION = {
     "version": "v0.2.0",
     "command": [
@@ -87,6 +93,10 @@ def releases(tmp_path_factory: pytest.TempPathFactory) -> Path:
         data.replace("_migrations: []", "_migrations:\n" + yaml.safe_dump([MIGRATION]))
     )
     commit(repo, "0.2.0: the SQLite file moves to instance/db/", "v0.2.0")
+    (repo / "template" / "CONTRIBUTING.md").write_text(CONTRIBUTING)
+    main = repo / "template" / "src" / "{{package_name}}" / "__main__.py"
+    main.chmod(main.stat().st_mode | EXECUTABLE)
+    commit(repo, "0.3.0: CONTRIBUTING.md; __main__.py is executable", "v0.3.0")
     return repo
 
 
@@ -314,3 +324,100 @@ def test_a_migration_runs_once_across_its_version_not_on_copy(
     # Not on copy: a new service at v0.2.0 has no instance/ at all.
     fresh = copy_at(releases, tmp_path / "fresh", answers, "v0.2.0")
     assert not (fresh.path / "instance").exists()
+
+
+def test_a_file_the_owner_deleted_stays_deleted(releases: Path, tmp_path: Path) -> None:
+    project = copy_at(releases, tmp_path / "service", default_answers(), "v0.0.1")
+    (project.path / "compose.yaml").unlink()
+    commit(project.path, "we deploy without compose")
+
+    update(project, "v0.1.0")
+
+    assert not (project.path / "compose.yaml").exists()
+    hooks = project.path / "src" / project.package / "hooks.py"
+    assert REFERRER in hooks.read_text(), "the template change is missing"
+
+
+def test_skipping_releases_brings_every_change_between(
+    releases: Path, tmp_path: Path
+) -> None:
+    """From the oldest release straight to v0.3.0: each release's change
+    arrives, the v0.2.0 migration runs, and the owner's edit survives."""
+    answers = {**default_answers(), "database": "sqlite"}
+    project = copy_at(releases, tmp_path / "service", answers, "v0.0.1")
+    toml = project.path / "hypercorn.toml"
+    edit(toml, "keep_alive_timeout = 5", "keep_alive_timeout = 10")
+    (project.path / "instance").mkdir()
+    database = project.path / "instance" / f"{project.package}.sqlite3"
+    database.write_bytes(b"the owner's data")
+    commit(project.path, "my edit")
+
+    output = update(project, "v0.3.0")
+
+    assert recorded_commit(project) == "v0.3.0"
+    package = project.path / "src" / project.package
+    assert REFERRER in (package / "hooks.py").read_text()
+    assert "moved to instance/db/" in output
+    moved = project.path / "instance" / "db" / database.name
+    assert moved.read_bytes() == b"the owner's data"
+    assert (project.path / "CONTRIBUTING.md").read_text() == CONTRIBUTING
+    assert "keep_alive_timeout = 10" in toml.read_text()
+
+
+def test_a_file_the_template_adds_that_the_owner_made_keeps_both(
+    releases: Path, tmp_path: Path
+) -> None:
+    """The owner's own CONTRIBUTING.md meets the template's new one: nothing
+    of the owner's is lost, and the clash is marked for the hook to refuse."""
+    project = copy_at(releases, tmp_path / "service", default_answers(), "v0.2.0")
+    mine = "# How we work\n\nAsk Dana before merging.\n"
+    (project.path / "CONTRIBUTING.md").write_text(mine)
+    commit(project.path, "our contributing guide")
+
+    update(project, "v0.3.0")
+
+    text = (project.path / "CONTRIBUTING.md").read_text()
+    assert "Ask Dana before merging." in text, "the owner's file was lost"
+    assert "Run `uv run pytest` before you push." in text
+    assert CONFLICT_MARKER.search(text), text
+
+
+def test_an_executable_bit_the_template_sets_arrives(
+    releases: Path, tmp_path: Path
+) -> None:
+    project = copy_at(releases, tmp_path / "service", default_answers(), "v0.2.0")
+    main = project.path / "src" / project.package / "__main__.py"
+    assert not main.stat().st_mode & stat.S_IXUSR
+
+    update(project, "v0.3.0")
+
+    assert main.stat().st_mode & stat.S_IXUSR
+
+
+def test_check_update_sees_a_newer_release(releases: Path, tmp_path: Path) -> None:
+    """What the generated ``template-update`` workflow asks, weekly."""
+    workflow = yaml.safe_load(
+        (TEMPLATE_ROOT / "template/.github/workflows/template-update.yml").read_text()
+    )
+    steps = workflow["jobs"]["check-update"]["steps"]
+    assert any(
+        "copier check-update --output-format json" in s.get("run", "") for s in steps
+    )
+    behind = copy_at(releases, tmp_path / "behind", default_answers(), "v0.1.0")
+    current = copy_at(releases, tmp_path / "current", default_answers(), "v0.3.0")
+    reports = [
+        json.loads(copier("check-update", "--output-format", "json", cwd=p.path).stdout)
+        for p in (behind, current)
+    ]
+    assert reports == [
+        {
+            "update_available": True,
+            "current_version": "0.1.0",
+            "latest_version": "0.3.0",
+        },
+        {
+            "update_available": False,
+            "current_version": "0.3.0",
+            "latest_version": "0.3.0",
+        },
+    ]
