@@ -187,13 +187,19 @@ def test_update_brings_the_change_and_keeps_every_edit(
         "    app.register_blueprint(messages.bp)\n"
         "    app.register_blueprint(extra.bp)\n",
     )
-    imports = next(
-        line
-        for line in (package / "__init__.py").read_text().splitlines()
-        if line.startswith("from . import ")
+    init = (package / "__init__.py").read_text()
+    imports = init[
+        init.index("from . import (\n") : init.index(
+            ")\n", init.index("from . import (\n")
+        )
+        + 2
+    ]
+    modules = sorted([*re.findall(r"^    (\w+),$", imports, re.MULTILINE), "extra"])
+    edit(
+        package / "__init__.py",
+        imports,
+        "from . import (\n" + "".join(f"    {m},\n" for m in modules) + ")\n",
     )
-    modules = sorted([*imports.removeprefix("from . import ").split(", "), "extra"])
-    edit(package / "__init__.py", imports, "from . import " + ", ".join(modules))
     edit(
         project.path / "hypercorn.toml",
         "keep_alive_timeout = 5",

@@ -134,7 +134,7 @@ async def handle_internal_error(_: InternalServerError) -> Response:
     return error_response(500, "The server hit an unexpected error.")
 
 
-def register_error_handlers(app: Quart) -> None:
+def init_app(app: Quart) -> None:
     """Install the JSON error handlers and the JSON-aware request class."""
     app.request_class = JSONRequest
     app.register_error_handler(HTTPException, handle_http_exception)

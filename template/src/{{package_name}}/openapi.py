@@ -42,11 +42,16 @@ class OpenAPIProvider(quart_schema.OpenAPIProvider):
         return body, components
 
 
-def init_openapi(app: Quart, *, title: str, version: str, description: str) -> None:
+def init_app(app: Quart) -> None:
     """Serve the schema at ``/openapi.json`` and Swagger UI at ``/docs``."""
+    info = Info(
+        title=app.config["SERVICE_NAME"],
+        version=app.config["SERVICE_VERSION"],
+        description=app.config["SERVICE_DESCRIPTION"],
+    )
     QuartSchema(
         app,
-        info=Info(title=title, version=version, description=description),
+        info=info,
         openapi_path="/openapi.json",
         swagger_ui_path=None,
         redoc_ui_path=None,
