@@ -9,12 +9,14 @@ import yaml
 
 from .conftest import ProjectFactory, own_test_env
 from .generated import Project
+from .leftovers import leftover_mentions
 
 pytestmark = pytest.mark.slow
 
 
 def test_renders_without_template_leftovers(rendering: Project) -> None:
     assert rendering.leftover_jinja() == []
+    assert leftover_mentions(rendering) == []
     answers = yaml.safe_load((rendering.path / ".copier-answers.yml").read_text())
     assert answers["_commit"]
     assert answers["_src_path"]

@@ -15,7 +15,8 @@ import pytest
 from .checks import check_serves_real_clients
 from .conftest import ProjectFactory
 from .generated import CommandFailed, Project
-from .matrix import default_answers
+from .leftovers import FEATURES, leftover_mentions
+from .matrix import combinations, default_answers
 
 pytestmark = pytest.mark.slow
 
@@ -80,3 +81,45 @@ def test_a_broken_file_fails_the_checks(
     with pytest.raises((CommandFailed, AssertionError)) as caught:
         all_checks(project)
     assert re.search(symptom, str(caught.value)), str(caught.value)[-3000:]
+
+
+# Each leftover a review found, put back where it was: the check must see it.
+REINTRODUCED = [
+    ({"database": "postgresql"}, "src/{package}/tables.py", "SQLite and MySQL keep"),
+    ({"sse": False}, "src/{package}/schemas.py", "(see ``sse.format_event``)"),
+    (
+        {"websockets": False, "sse": False},
+        "src/{package}/lifecycle.py",
+        "def add_drain_callback",
+    ),
+    ({"http": "h2"}, "src/{package}/server.py", '"quic_bind": "HOST and TLS_PORT"'),
+    ({"http": "h2"}, "hypercorn.toml", "# bind, insecure_bind and quic_bind"),
+    ({"database": "none"}, "README.md", "(the database file and certificates)"),
+    ({"websockets": False}, "src/{package}/broker.py", "WebSocket clients"),
+    ({"http": "h3", "sse": False}, "src/{package}/http3.py", "an event stream"),
+]
+
+
+@pytest.mark.parametrize(
+    ("answers", "file", "text"),
+    REINTRODUCED,
+    ids=[f"{f.rpartition('/')[2]}-{t}" for _, f, t in REINTRODUCED],
+)
+def test_a_leftover_mention_fails_the_check(
+    projects: ProjectFactory, answers: dict[str, object], file: str, text: str
+) -> None:
+    project = projects.rendered({**default_answers(), **answers})
+    assert leftover_mentions(project) == []
+    path = project.path / file.format(package=project.package)
+    path.write_text(path.read_text() + f"\n# {text}\n")
+    problems = leftover_mentions(project)
+    assert problems, f"{text!r} in {file} went unnoticed"
+    assert all(p.startswith(file.format(package=project.package)) for p in problems)
+
+
+def test_every_feature_has_words_a_rendering_without_it_lacks() -> None:
+    """Each feature of the table can be left out by some answers: otherwise
+    its words would never be looked for."""
+    for feature in FEATURES:
+        assert any(not feature.enabled(a) for a in combinations()), feature.name
+        assert feature.words, feature.name
