@@ -28,7 +28,7 @@ import contextlib
 import json
 import logging
 import time
-from typing import Any
+from typing import Any, TypeGuard
 
 import h2.errors
 import h2.events
@@ -64,7 +64,6 @@ class GuardedH2Protocol(H2Protocol):
         super().__init__(*args, **kwargs)
         self.resets = 0
         self.window_started = 0.0
-        self.refused_streams: set[int] = set()
 
     async def _handle_events(self, events: list[h2.events.Event]) -> None:
         """Handle *events*, minus what the limits refuse."""
@@ -75,12 +74,21 @@ class GuardedH2Protocol(H2Protocol):
         if resets and self._over_reset_budget(resets):
             await self._enhance_your_calm()
             return
+        # A refused stream is reset at once, after which h2 drops its frames
+        # itself; only those already read with its headers are skipped here.
+        refused: set[int] = set()
         accepted = []
         for event in events:
             if self._headers_too_large(event):
+                refused.add(event.stream_id)
                 await self._refuse_headers(event.stream_id)
-            elif getattr(event, "stream_id", 0) not in self.refused_streams:
+            elif getattr(event, "stream_id", None) not in refused:
                 accepted.append(event)
+            elif isinstance(event, h2.events.DataReceived):
+                # Unread, but counted against the connection's window.
+                self.connection.acknowledge_received_data(
+                    event.flow_controlled_length, event.stream_id
+                )
         await super()._handle_events(accepted)
 
     def _over_reset_budget(self, resets: int) -> bool:
@@ -105,7 +113,9 @@ class GuardedH2Protocol(H2Protocol):
         await self._flush()
         await self.send(Closed())
 
-    def _headers_too_large(self, event: h2.events.Event) -> bool:
+    def _headers_too_large(
+        self, event: h2.events.Event
+    ) -> TypeGuard[h2.events.RequestReceived]:
         if not isinstance(event, h2.events.RequestReceived):
             return False
         headers = event.headers or []
@@ -113,7 +123,6 @@ class GuardedH2Protocol(H2Protocol):
 
     async def _refuse_headers(self, stream_id: int) -> None:
         """Answer 431 and stop the stream (its body, if any, is not read)."""
-        self.refused_streams.add(stream_id)
         self.connection.send_headers(
             stream_id,
             [
