@@ -188,12 +188,9 @@ def test_update_brings_the_change_and_keeps_every_edit(
         "    app.register_blueprint(extra.bp)\n",
     )
     init = (package / "__init__.py").read_text()
-    imports = init[
-        init.index("from . import (\n") : init.index(
-            ")\n", init.index("from . import (\n")
-        )
-        + 2
-    ]
+    found = re.search(r"^from \. import \(\n(?:    \w+,\n)+\)\n", init, re.MULTILINE)
+    assert found, "the factory's module imports"
+    imports = found.group(0)
     modules = sorted([*re.findall(r"^    (\w+),$", imports, re.MULTILINE), "extra"])
     edit(
         package / "__init__.py",
