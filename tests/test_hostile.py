@@ -291,7 +291,7 @@ WS_FRAMES = [
 def ws_close_code(base_url: str, frame: bytes) -> int | None:
     """Open /ws, send *frame*, return the code of the server's close frame."""
     handshake = b"GET /ws HTTP/1.1\r\nHost: 127.0.0.1\r\n" + WS_HANDSHAKE.encode()
-    received = exchange_raw(
+    received, _ = exchange_raw(
         base_url, handshake + b"\r\n", frame, until=lambda r: ws_close(r) is not None
     )
     assert received.startswith(b"HTTP/1.1 101"), received[:200]
@@ -525,7 +525,7 @@ class H2Outcome:
 def h2_outcome(base_url: str, frames: bytes) -> H2Outcome:
     """Send the preface, empty SETTINGS and *frames*; read until a GOAWAY or
     the end of stream 1."""
-    received = exchange_raw(
+    received, _ = exchange_raw(
         base_url,
         PREFACE + h2_frame(SETTINGS, 0, 0) + frames,
         until=h2_done,
@@ -572,10 +572,16 @@ class Answer:
 
 
 def exchange_raw(
-    base_url: str, *raw: bytes, until: Callable[[bytes], bool], timeout: float = 5
-) -> bytes:
+    base_url: str,
+    *raw: bytes,
+    until: Callable[[bytes], bool],
+    quiet: float = 0.0,
+    timeout: float = 5,
+) -> tuple[bytes, bool]:
     """Send each of *raw* in turn, then read until *until* says the answer is
-    complete, the server closes the connection, or *timeout* seconds pass."""
+    complete (and, given *quiet*, on until the server stays quiet that long),
+    the server closes the connection, or *timeout* seconds pass. Return what
+    came and whether the server closed the connection."""
     parts = urlsplit(base_url)
     received = b""
     with socket.create_connection((parts.hostname, parts.port), timeout=timeout) as s:
@@ -583,42 +589,34 @@ def exchange_raw(
             if index:  # wait for the answer to the one before (a handshake)
                 while b"\r\n\r\n" not in received:
                     if not (head := s.recv(65536)):
-                        return received
+                        return received, True
                     received += head
             try:
                 s.sendall(chunk)
             except (BrokenPipeError, ConnectionResetError):
                 break  # closed on an earlier part: what it said is read below
-        while not until(received):
+        while True:
+            if until(received):
+                if not quiet:
+                    return received, False
+                s.settimeout(quiet)  # the answer is complete: anything more?
             try:
                 chunk = s.recv(65536)
-            except (TimeoutError, ConnectionResetError):
-                break
+            except TimeoutError:
+                return received, False
+            except ConnectionResetError:
+                chunk = b""
             if not chunk:
-                break
+                return received, True
             received += chunk
-    return received
 
 
 def exchange(base_url: str, raw: bytes, timeout: float = 5) -> Answer:
     """Send *raw*; read the first answer, then whatever follows it until the
     server closes the connection or stays quiet for 0.2 s."""
-    parts = urlsplit(base_url)
-    with socket.create_connection((parts.hostname, parts.port), timeout=timeout) as s:
-        s.sendall(raw)
-        received, closed = b"", False
-        while not closed:
-            head, found, rest = received.partition(b"\r\n\r\n")
-            if found and len(rest) >= content_length(head):
-                s.settimeout(0.2)  # the answer is complete: anything more?
-            try:
-                chunk = s.recv(65536)
-            except TimeoutError:
-                break
-            except ConnectionResetError:
-                chunk = b""
-            closed = not chunk
-            received += chunk
+    received, closed = exchange_raw(
+        base_url, raw, until=answered, quiet=0.2, timeout=timeout
+    )
     head, _, rest = received.partition(b"\r\n\r\n")
     status_line, *header_lines = head.decode("latin-1").split("\r\n")
     headers = {
@@ -629,6 +627,12 @@ def exchange(base_url: str, raw: bytes, timeout: float = 5) -> Answer:
     return Answer(
         int(status_line.split()[1]), headers, rest[:length], closed, rest[length:]
     )
+
+
+def answered(received: bytes) -> bool:
+    """Whether *received* holds a whole HTTP/1.1 answer (head and body)."""
+    head, found, rest = received.partition(b"\r\n\r\n")
+    return bool(found) and len(rest) >= content_length(head)
 
 
 def content_length(head: bytes) -> int:
