@@ -89,6 +89,7 @@ class ProjectFactory:
         self.installs: dict[str, Project] = {}  # by dependency fingerprint
         self.installed_for: dict[str, Project] = {}  # by combination id
         self.own_test_runs: dict[str, str] = {}  # summary by runtime fingerprint
+        self.type_checks: dict[str, str] = {}  # summary by source fingerprint
 
     def rendered(self, answers: dict[str, Any], name: str | None = None) -> Project:
         """A project rendered with *answers* (not installed)."""
@@ -129,6 +130,17 @@ class ProjectFactory:
         if fingerprint not in self.own_test_runs:
             self.own_test_runs[fingerprint] = project.own_tests(env)
         return self.own_test_runs[fingerprint]
+
+
+    def type_check(self, project: Project) -> str:
+        """The summary of *project*'s type check, run once per distinct
+        Python code (``source_fingerprint``), with one mypy cache per worker."""
+        assert project.install is not None, "mypy needs an installed project"
+        fingerprint = project.source_fingerprint()
+        if fingerprint not in self.type_checks:
+            cache = self.root / "mypy-cache"
+            self.type_checks[fingerprint] = project.type_check(cache)
+        return self.type_checks[fingerprint]
 
 
 @pytest.fixture(scope="session")

@@ -238,7 +238,8 @@ class Project:
 
     def files(self) -> Iterator[Path]:
         """Every generated file (the virtual environment and caches excluded)."""
-        skip = {".venv", ".git", ".pytest_cache", ".ruff_cache", "__pycache__"}
+        skip = {".venv", ".git", "__pycache__"}
+        skip |= {".pytest_cache", ".ruff_cache", ".mypy_cache"}
         for path in sorted(self.path.rglob("*")):
             if path.is_file() and not skip & set(path.relative_to(self.path).parts):
                 yield path
@@ -304,6 +305,28 @@ class Project:
                 continue
             digest.update(relative.encode() + b"\0" + path.read_bytes() + b"\0")
         return digest.hexdigest()
+
+    def source_fingerprint(self) -> str:
+        """A hash of the service's Python code (``src/`` and ``tests/``), which
+        no Python version answer changes: what its type checker reads."""
+        digest = hashlib.sha256()
+        for path in self.files():
+            relative = path.relative_to(self.path).as_posix()
+            if relative.endswith(".py"):
+                digest.update(relative.encode() + b"\0" + path.read_bytes() + b"\0")
+        return digest.hexdigest()
+
+    def type_check(self, cache_dir: Path) -> str:
+        """Run the service's pinned mypy with its own configuration (strict);
+        return its summary.
+
+        *cache_dir* may be shared by services checked one after another:
+        mypy reuses what it knows of a module whose source is unchanged
+        (third-party packages, mostly), whatever its path.
+        """
+        mypy = [str(self.python), "-m", "mypy", "--cache-dir", str(cache_dir)]
+        result = run(mypy, self.path, env=self.run_env(), timeout=300)
+        return result.stdout.strip().splitlines()[-1]
 
     def own_tests(self, env: Mapping[str, str] | None = None) -> str:
         """Run the service's generated test suite; return its summary."""

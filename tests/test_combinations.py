@@ -1,5 +1,5 @@
-"""Every combination of answers: it renders clean, lints and passes its own
-tests. (Each boots under Hypercorn and answers real clients over every
+"""Every combination of answers: it renders clean, lints, type-checks and
+passes its own tests. (Each boots under Hypercorn and answers real clients over every
 protocol it enables in test_protocols.py.)"""
 
 from __future__ import annotations
@@ -26,6 +26,12 @@ def test_renders_without_template_leftovers(rendering: Project) -> None:
 
 def test_lints_clean_with_its_pinned_ruff(rendering: Project) -> None:
     rendering.lint()
+
+
+def test_type_checks_clean_with_its_pinned_mypy(
+    project: Project, projects: ProjectFactory
+) -> None:
+    assert projects.type_check(project).startswith("Success: no issues found")
 
 
 def test_its_own_tests_pass(project: Project, projects: ProjectFactory) -> None:

@@ -90,7 +90,8 @@ async def test_unhandled_exception_is_logged_once_with_its_request_id(
     assert response.status_code == 500
     errors = [record for record in caplog.records if record.exc_info]
     assert len(errors) == 1, [record.getMessage() for record in errors]
-    assert "secret internals" in str(errors[0].exc_info[1])
+    _, exception, _ = errors[0].exc_info or (None, None, None)
+    assert "secret internals" in str(exception)
     assert getattr(errors[0], "request_id", None) == "boom-1"
 
 

@@ -103,7 +103,7 @@ class BoundedTCPServer(TCPServer):
 def bound_writes(send_timeout: float) -> None:
     """Make Hypercorn serve every TCP connection as a :class:`BoundedTCPServer`."""
     BoundedTCPServer.send_timeout = send_timeout
-    hypercorn_run.TCPServer = BoundedTCPServer  # type: ignore[misc]
+    hypercorn_run.TCPServer = BoundedTCPServer  # type: ignore[attr-defined]
 
 
 def drop_all() -> int:

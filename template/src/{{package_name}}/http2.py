@@ -142,4 +142,4 @@ class GuardedH2Protocol(H2Protocol):
 
 def guard_http2() -> None:
     """Make Hypercorn serve every HTTP/2 connection as a :class:`GuardedH2Protocol`."""
-    hypercorn.protocol.H2Protocol = GuardedH2Protocol  # type: ignore[misc]
+    hypercorn.protocol.H2Protocol = GuardedH2Protocol  # type: ignore[attr-defined]
