@@ -12,18 +12,8 @@ from pathlib import Path
 
 from servers import pin
 
-# 80% reads of a 20-message page, 20% writes: the messages API at work.
-MESSAGES_LUA = """\
-local n = 0
-request = function()
-  n = n + 1
-  if n % 5 == 0 then
-    return wrk.format("POST", "/api/messages",
-      {["Content-Type"] = "application/json"}, '{"text": "hello from wrk"}')
-  end
-  return wrk.format("GET", "/api/messages?limit=20")
-end
-"""
+# The messages API at work: 80% reads of a 20-message page, 20% writes.
+MESSAGES_SCRIPT = Path(__file__).with_name("messages.lua")
 
 _UNITS = {"us": 1e-3, "ms": 1.0, "s": 1e3, "m": 60e3}
 

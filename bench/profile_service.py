@@ -21,7 +21,7 @@ from pathlib import Path
 
 import uvloop
 from fanout import fanout
-from load import MESSAGES_LUA, wrk
+from load import MESSAGES_SCRIPT, wrk
 from servers import REPO, create_databases, drop_databases, make_servers
 
 RESULTS = REPO / "bench" / "results"
@@ -105,9 +105,7 @@ def main() -> int:
         script = None
         path = args.path
         if path == "messages":
-            script = RESULTS / "messages.lua"
-            script.write_text(MESSAGES_LUA, encoding="utf-8")
-            path = "/"
+            script, path = MESSAGES_SCRIPT, "/"
         if path.endswith("-fanout"):  # sse-, ws-, both-fanout: --rate messages/s
             kind, rate = path.removesuffix("-fanout"), args.rate
 

@@ -22,12 +22,13 @@ import tempfile
 import time
 from collections.abc import Callable, Coroutine, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
 import uvloop
 from fanout import fanout
-from load import MESSAGES_LUA, LoadResult, h2load, wrk
+from load import MESSAGES_SCRIPT, LoadResult, h2load, wrk
 from report import SERVICE, add_ratios, summarize, table
 from servers import (
     REPO,
@@ -138,6 +139,24 @@ def answer_value(raw: str) -> str | bool:
 
 
 Measure = Callable[[Server, argparse.Namespace, Path], dict[str, Any]]
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """One measured workload: how each server is loaded and what is reported."""
+
+    title: str
+    how: str  # printed under the title in bench/README.md
+    unit: str
+    measure: Measure  # one round on one server: {"rate": ..., and the rest}
+    warm_up: Callable[[Server], Any] | None = None  # not in a smoke run
+    # Only servers with realtime endpoints (not every peer has them).
+    realtime: bool = False
+    # The rendered service's answers the scenario needs ("sse", "websockets").
+    needs_answers: frozenset[str] = frozenset()
+    needs_keep_alive: bool = False
+    fresh_servers: bool = False  # restart every server first
+    lower_is_better: bool = False
 
 
 def run_async(coroutine: Coroutine[Any, Any, T]) -> T:
@@ -295,86 +314,90 @@ FANOUT_HOW = (
     "by default); latency runs from sending the POST to the subscriber reading it."
 )
 
-SCENARIOS: dict[str, dict[str, Any]] = {
+SCENARIOS: dict[str, Scenario] = {
     # Fan-out first, on fresh processes: their memory growth per subscriber
     # is then not hidden by memory an earlier scenario left behind.
-    "sse-fanout": {
-        "title": "Realtime fan-out: Server-Sent Events subscribers",
-        "how": FANOUT_HOW.format(kind="GET /events"),
-        "unit": "deliveries/s",
-        "realtime": True,
-        "measure": fanout_scenario("sse"),
-        "warm_up": lambda server: fanout_warm_up(server, "sse"),
-    },
-    "ws-fanout": {
-        "title": "Realtime fan-out: WebSocket subscribers",
-        "how": FANOUT_HOW.format(kind="/ws"),
-        "unit": "deliveries/s",
-        "realtime": True,
-        "measure": fanout_scenario("ws"),
-        "warm_up": lambda server: fanout_warm_up(server, "ws"),
-    },
-    "soak": {
-        "title": "Realtime soak: 1,000 SSE + 1,000 WebSocket subscribers, 20/s",
-        "how": (
+    "sse-fanout": Scenario(
+        title="Realtime fan-out: Server-Sent Events subscribers",
+        how=FANOUT_HOW.format(kind="GET /events"),
+        unit="deliveries/s",
+        realtime=True,
+        needs_answers=frozenset({"sse"}),
+        measure=fanout_scenario("sse"),
+        warm_up=lambda server: fanout_warm_up(server, "sse"),
+    ),
+    "ws-fanout": Scenario(
+        title="Realtime fan-out: WebSocket subscribers",
+        how=FANOUT_HOW.format(kind="/ws"),
+        unit="deliveries/s",
+        realtime=True,
+        needs_answers=frozenset({"websockets"}),
+        measure=fanout_scenario("ws"),
+        warm_up=lambda server: fanout_warm_up(server, "ws"),
+    ),
+    "soak": Scenario(
+        title="Realtime soak: 1,000 SSE + 1,000 WebSocket subscribers, 20/s",
+        how=(
             "The fan-out client with half of the subscribers on each endpoint "
             "posts up to 20 messages/s, one at a time, for --soak-seconds (60); "
             "the rate is the posting rate reached (20 is the target), the latency "
             "and losses are every subscriber's, the memory the server's peak."
         ),
-        "unit": "messages/s posted",
-        "realtime": True,
-        "measure": soak_scenario,
-        "warm_up": lambda server: fanout_warm_up(server, "both"),
-    },
-    "json": {
-        "title": "Small JSON response (GET /health/live), 50 connections",
-        "how": "wrk, HTTP/1.1 keep-alive, 50 connections.",
-        "unit": "req/s",
-        "measure": load_scenario("/health/live", 50),
-        "warm_up": lambda server: wrk(server.url + "/health/live", 50, 1),
-        "fresh_servers": True,  # memory from here on is not the fan-out's
-    },
-    "io-100": {
-        "title": "50 ms of awaited I/O (GET /bench/io), 100 connections",
-        "how": "wrk, 100 connections; the physical limit is 100 / 0.05 s = 2,000 req/s",
-        "unit": "req/s",
-        "measure": load_scenario("/bench/io", 100),
-        "warm_up": lambda server: wrk(server.url + "/bench/io", 100, 1),
-    },
-    "io-1000": {
-        "title": "50 ms of awaited I/O (GET /bench/io), 1,000 connections",
-        "how": "wrk, 1,000 connections; the physical limit is 20,000 req/s.",
-        "unit": "req/s",
-        "measure": load_scenario("/bench/io", 1000),
-    },
-    "messages": {
-        "title": "Messages API on PostgreSQL, 100 connections",
-        "how": (
+        unit="messages/s posted",
+        realtime=True,
+        needs_answers=frozenset({"sse", "websockets"}),
+        measure=soak_scenario,
+        warm_up=lambda server: fanout_warm_up(server, "both"),
+    ),
+    "json": Scenario(
+        title="Small JSON response (GET /health/live), 50 connections",
+        how="wrk, HTTP/1.1 keep-alive, 50 connections.",
+        unit="req/s",
+        measure=load_scenario("/health/live", 50),
+        warm_up=lambda server: wrk(server.url + "/health/live", 50, 1),
+        fresh_servers=True,  # memory from here on is not the fan-out's
+    ),
+    "io-100": Scenario(
+        title="50 ms of awaited I/O (GET /bench/io), 100 connections",
+        how="wrk, 100 connections; the physical limit is 100 / 0.05 s = 2,000 req/s",
+        unit="req/s",
+        measure=load_scenario("/bench/io", 100),
+        warm_up=lambda server: wrk(server.url + "/bench/io", 100, 1),
+    ),
+    "io-1000": Scenario(
+        title="50 ms of awaited I/O (GET /bench/io), 1,000 connections",
+        how="wrk, 1,000 connections; the physical limit is 20,000 req/s.",
+        unit="req/s",
+        measure=load_scenario("/bench/io", 1000),
+    ),
+    "messages": Scenario(
+        title="Messages API on PostgreSQL, 100 connections",
+        how=(
             "wrk, 100 connections: 4 of 5 requests read a page of 20 messages "
             "(GET /api/messages?limit=20), 1 of 5 writes one (POST /api/messages); "
             "every server has a pool of the same size."
         ),
-        "unit": "req/s",
-        "measure": "messages",
-    },
-    "http2": {
-        "title": "HTTP/2 (h2load, GET /health/live), 50 connections",
-        "how": (
+        unit="req/s",
+        measure=load_scenario("/", 100, MESSAGES_SCRIPT),
+        warm_up=lambda server: wrk(server.url + "/", 100, 1, MESSAGES_SCRIPT),
+    ),
+    "http2": Scenario(
+        title="HTTP/2 (h2load, GET /health/live), 50 connections",
+        how=(
             "h2load, 50 connections: HTTP/2 over cleartext (h2c) with 10 concurrent "
             "streams per connection where the server speaks it, else HTTP/1.1."
         ),
-        "unit": "req/s",
-        "measure": http2_scenario,
-        "needs_keep_alive": True,
-    },
-    "cold-start": {
-        "title": "Cold start: process start to the first 200 on /health/live",
-        "how": ("A new process on another port each round; memory is its RSS then."),
-        "unit": "seconds",
-        "lower_is_better": True,
-        "measure": cold_start,
-    },
+        unit="req/s",
+        measure=http2_scenario,
+        needs_keep_alive=True,
+    ),
+    "cold-start": Scenario(
+        title="Cold start: process start to the first 200 on /health/live",
+        how=("A new process on another port each round; memory is its RSS then."),
+        unit="seconds",
+        lower_is_better=True,
+        measure=cold_start,
+    ),
 }
 
 
@@ -480,12 +503,6 @@ def main(argv: list[str] | None = None) -> int:
     for server in servers:
         if server.h2c:
             server.h2c = answers.get("http") != "h1"
-    script = logs / "messages.lua"
-    script.write_text(MESSAGES_LUA, encoding="utf-8")
-    SCENARIOS["messages"]["measure"] = load_scenario("/", 100, script)
-    SCENARIOS["messages"]["warm_up"] = lambda server: wrk(
-        server.url + "/", 100, 1, script
-    )
     chosen = args.only.split(",") if args.only else list(SCENARIOS)
     if args.smoke:
         for server in servers:
@@ -505,40 +522,33 @@ def main(argv: list[str] | None = None) -> int:
         print(f"servers up after {time.perf_counter() - began:.0f}s", flush=True)
         for name in chosen:
             scenario = SCENARIOS[name]
-            if (
-                (name == "sse-fanout" and not answers.get("sse"))
-                or (name == "ws-fanout" and not answers.get("websockets"))
-                or (
-                    name == "soak"
-                    and not (answers.get("sse") and answers.get("websockets"))
-                )
-            ):
+            if not all(answers.get(needed) for needed in scenario.needs_answers):
                 skipped.add(name)
                 continue  # the service was rendered without that endpoint
             runnable = [
                 s
                 for s in servers
-                if (s.realtime or not scenario.get("realtime"))
-                and (s.keep_alive or not scenario.get("needs_keep_alive"))
+                if (s.realtime or not scenario.realtime)
+                and (s.keep_alive or not scenario.needs_keep_alive)
             ]
-            if scenario.get("fresh_servers") and not args.smoke:
+            if scenario.fresh_servers and not args.smoke:
                 for server in servers:
                     server.stop()
                     server.start(logs / f"{server.name}.log")
-            if "warm_up" in scenario and not args.smoke:
+            if scenario.warm_up is not None and not args.smoke:
                 for server in runnable:
-                    scenario["warm_up"](server)
+                    scenario.warm_up(server)
             samples: dict[str, list[dict[str, Any]]] = {s.name: [] for s in runnable}
             for round_ in range(args.rounds):
                 order = (
                     runnable[round_ % len(runnable) :]
                     + runnable[: round_ % len(runnable)]
                 )
-                for server, sample in each(scenario["measure"], order, args, logs):
+                for server, sample in each(scenario.measure, order, args, logs):
                     samples[server.name].append(sample)
                     print(
                         f"  {name:<11} round {round_ + 1} {server.name:<24} "
-                        f"{sample['rate']:>10,.2f} {scenario['unit']}",
+                        f"{sample['rate']:>10,.2f} {scenario.unit}",
                         flush=True,
                     )
             rows = {n: summarize(s, "rate") for n, s in samples.items() if s}
@@ -549,10 +559,10 @@ def main(argv: list[str] | None = None) -> int:
             results.append(
                 {
                     "name": name,
-                    "title": scenario["title"],
-                    "how": scenario["how"],
-                    "unit": scenario["unit"],
-                    "lower_is_better": scenario.get("lower_is_better", False),
+                    "title": scenario.title,
+                    "how": scenario.how,
+                    "unit": scenario.unit,
+                    "lower_is_better": scenario.lower_is_better,
                     "servers": rows,
                 }
             )
@@ -650,8 +660,8 @@ def smoke_problems(
         rows = ran[name]["servers"]
         for server in servers:
             scenario = SCENARIOS[name]
-            if (scenario.get("realtime") and not server.realtime) or (
-                scenario.get("needs_keep_alive") and not server.keep_alive
+            if (scenario.realtime and not server.realtime) or (
+                scenario.needs_keep_alive and not server.keep_alive
             ):
                 continue
             row = rows.get(server.name)

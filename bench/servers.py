@@ -26,6 +26,7 @@ from uv import find_uv_bin
 REPO = Path(__file__).resolve().parent.parent
 # The bench finds the services' interpreters exactly as the tests do.
 sys.path.insert(0, str(REPO))
+from tests.generated import Project, render  # noqa: E402
 from tests.interpreters import with_interpreters  # noqa: E402
 
 # The uv this bench runs under: a bare "uv" may be a pyenv shim that picks
@@ -36,14 +37,21 @@ PEERS = REPO / "bench" / "peers"
 HOST = "127.0.0.1"
 PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/test"
 
-# The one addition the bench makes to the rendered service: the same
-# 50 ms-of-awaited-I/O endpoint every peer has (a stand-in for a slow upstream).
-IO_BLUEPRINT = '''\
-"""Added by bench/: an endpoint that awaits 50 ms of I/O, like a slow upstream."""
+# The bench serves the rendered service through a module of its own beside it,
+# so the generated source stays as rendered: the same app from the service's
+# own factory, plus the 50 ms-of-awaited-I/O endpoint every peer has (a
+# stand-in for a slow upstream). ``python -m bench_entry`` runs the
+# service's own ``main()`` (settings, Hypercorn, signals) on that app.
+BENCH_SERVICE = '''\
+"""Added by bench/: the service's app plus /bench/io, served by its own main()."""
 
 import asyncio
+import sys
 
-from quart import Blueprint
+from quart import Blueprint, Quart
+
+import {package}.__main__ as service_main
+from {package} import create_app as create_service
 
 bp = Blueprint("bench_io", __name__)
 
@@ -52,8 +60,21 @@ bp = Blueprint("bench_io", __name__)
 async def slow_io() -> dict[str, str]:
     """Answer after 50 ms of awaited I/O."""
     await asyncio.sleep(0.05)
-    return {"status": "ok"}
+    return {{"status": "ok"}}
+
+
+def create_app() -> Quart:
+    """The service's app with the bench's endpoint."""
+    app = create_service()
+    app.register_blueprint(bp)
+    return app
+
+
+if __name__ == "__main__":
+    service_main.create_app = create_app
+    sys.exit(service_main.main())
 '''
+BENCH_MODULE = "bench_entry"  # not the package: "Bench Service" is bench_service
 
 # Installed beside the rendered service only to measure the same app on them.
 ALTERNATIVE_SERVERS = ["uvicorn[standard]>=0.32", "granian>=2.5"]
@@ -244,36 +265,18 @@ def run(
 
 
 def render_service(dest: Path, data: dict[str, str | bool], ref: str = "HEAD") -> str:
-    """Render the template at *ref* into *dest*; return the package name.
+    """Render the template at *ref* into *dest* and add the bench's module
+    beside it (:data:`BENCH_SERVICE`); return the package name.
 
     ``HEAD`` includes uncommitted changes (Copier copies a dirty working tree).
     """
-    from copier import run_copy
-
     if dest.exists():
         shutil.rmtree(dest)
-    worker = run_copy(
-        str(REPO),
-        dest,
-        data=data,
-        defaults=True,
-        unsafe=True,
-        quiet=True,
-        vcs_ref=ref,
+    package = Project(render(REPO, dest, data, vcs_ref=ref)).package
+    (dest / f"{BENCH_MODULE}.py").write_text(
+        BENCH_SERVICE.format(package=package), encoding="utf-8"
     )
-    package = worker.answers.combined["package_name"]
-    init = dest / "src" / package / "__init__.py"
-    (init.parent / "bench_io.py").write_text(IO_BLUEPRINT, encoding="utf-8")
-    source = init.read_text(encoding="utf-8")
-    head, sep, tail = source.rpartition("    return app\n")
-    init.write_text(
-        head
-        + "    from . import bench_io\n\n    app.register_blueprint(bench_io.bp)\n"
-        + sep
-        + tail,
-        encoding="utf-8",
-    )
-    return str(package)
+    return package
 
 
 def install(project: Path, python: str, extra: Sequence[str] = ()) -> Path:
@@ -335,7 +338,7 @@ def make_servers(
     servers = [
         Server(
             "quart-service",
-            [str(service_python), "-m", package],
+            [str(service_python), "-m", BENCH_MODULE],
             service,
             8101,
             f"{database_prefix}_quart_service",
@@ -344,7 +347,8 @@ def make_servers(
             h2c=True,
             migrates_itself=True,
             description=(
-                f"the generated service: `python -m {package}` (Hypercorn, 1 process)"
+                f"the generated service: `{package}.__main__.main()` (Hypercorn, "
+                "1 process)"
             ),
         ),
         Server(
@@ -354,7 +358,7 @@ def make_servers(
                 "-m",
                 "uvicorn",
                 "--factory",
-                f"{package}:create_app",
+                f"{BENCH_MODULE}:create_app",
                 "--host",
                 HOST,
                 "--port",
@@ -386,7 +390,7 @@ def make_servers(
                 "1",
                 "--loop",
                 "uvloop",
-                f"{package}:create_app",
+                f"{BENCH_MODULE}:create_app",
             ],
             service,
             8106,

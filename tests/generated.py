@@ -29,6 +29,7 @@ import httpx
 from uv import find_uv_bin
 
 from .interpreters import with_interpreters
+from .matrix import Combination
 
 TEMPLATE_ROOT = Path(__file__).resolve().parents[1]
 # Files in a generated service that are Jinja on purpose (the app's own pages).
@@ -58,6 +59,13 @@ NOT_RUNTIME = frozenset(
 # Files that choose how the service is served, read only when it boots: the
 # service's own tests never read them, so they do not change the outcome.
 SERVING_ONLY = frozenset({"hypercorn.toml"})
+# Questions that choose how a service is served more than what its code is.
+# Combinations that differ only in them run on one xdist worker, where those
+# whose code is the same share one install and one run of the service's own
+# tests: their answers change only NOT_RUNTIME and SERVING_ONLY files
+# (test_harness checks that the three agree). Scheduling only: each still
+# renders, lints and boots on its own.
+SERVING_QUESTIONS = frozenset({"http", "docker"})
 # The command the generated README gives for a development certificate.
 CERTIFICATE_COMMAND = [
     "python",
@@ -185,18 +193,30 @@ def snapshot_template(dest: Path) -> Path:
     return dest
 
 
-def render(template: Path, dest: Path, answers: Mapping[str, Any]) -> Path:
-    """Render *template* into *dest* with *answers* (defaults for the rest)."""
+def render(
+    template: Path, dest: Path, answers: Mapping[str, Any], vcs_ref: str = "HEAD"
+) -> Path:
+    """Render *template* at *vcs_ref* into *dest* with *answers* (defaults for
+    the rest), as ``copier copy --trust --defaults`` does. ``HEAD`` of a
+    working tree includes its uncommitted changes."""
     copier.run_copy(
         str(template),
         str(dest),
         data=dict(answers),
         defaults=True,
         unsafe=True,
-        vcs_ref="HEAD",
+        vcs_ref=vcs_ref,
         quiet=True,
     )
     return dest
+
+
+def edit(path: Path, old: str, new: str) -> None:
+    """Replace the first *old* in *path* with *new*, as a user edits a file;
+    fail if *old* is not there."""
+    text = path.read_text()
+    assert old in text, f"{old!r} not in {path}"
+    path.write_text(text.replace(old, new, 1))
 
 
 @dataclass
@@ -204,9 +224,13 @@ class Project:
     """A rendered service on disk."""
 
     path: Path
-    answers: dict[str, Any] = field(default_factory=dict)
+    # The answers it was rendered with (those the matrix varies, at least).
+    combination: Combination = field(default_factory=Combination)
     # The service whose .venv runs this one (itself, or an identical install).
     install: Project | None = None
+
+    def __post_init__(self) -> None:
+        self.combination = Combination(self.combination)
 
     @property
     def package(self) -> str:

@@ -10,13 +10,11 @@ Words are matched case-sensitively, as written.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 
 from .generated import VENDORED_DIR, Project
-
-Answers = Mapping[str, Any]
+from .matrix import Combination
 
 
 @dataclass(frozen=True)
@@ -24,49 +22,49 @@ class Feature:
     """What a set of answers has, and the words only it may use."""
 
     name: str
-    enabled: Callable[[Answers], bool]
+    enabled: Callable[[Combination], bool]
     words: tuple[str, ...]
 
 
 FEATURES = (
     Feature(
         "websockets",
-        lambda a: bool(a.get("websockets")),
+        lambda c: c.websockets,
         ("WebSocket", "/ws", "wsproto"),
     ),
     Feature(
         "sse",
-        lambda a: bool(a.get("sse")),
+        lambda c: c.sse,
         ("event stream", "Last-Event-ID", "/events", "format_event"),
     ),
     Feature(
         "realtime",
-        lambda a: bool(a.get("websockets") or a.get("sse")),
+        lambda c: c.realtime,
         ("add_drain_callback", "broker.py", "subscriber"),
     ),
-    Feature("redis", lambda a: a.get("broker") == "redis", ("Redis", "REDIS_URL")),
+    Feature("redis", lambda c: c.needs_redis, ("Redis", "REDIS_URL")),
     Feature(
         "a database",
-        lambda a: a.get("database") != "none",
+        lambda c: c.database != "none",
         ("SQLAlchemy", "Alembic", "DATABASE_URL"),
     ),
     Feature(
         "sqlite",
-        lambda a: a.get("database") == "sqlite",
+        lambda c: c.database == "sqlite",
         ("SQLite", "aiosqlite", "database file"),
     ),
     Feature(
         "postgresql",
-        lambda a: a.get("database") == "postgresql",
+        lambda c: c.database == "postgresql",
         ("PostgreSQL", "asyncpg"),
     ),
     Feature(
         "mysql",
-        lambda a: a.get("database") == "mysql",
+        lambda c: c.database == "mysql",
         ("MySQL", "MariaDB", "asyncmy"),
     ),
-    Feature("h3", lambda a: a.get("http") == "h3", ("quic_bind", "aioquic", "QUIC")),
-    Feature("docker", lambda a: bool(a.get("docker")), ("Dockerfile", "compose.yaml")),
+    Feature("h3", lambda c: c.http == "h3", ("quic_bind", "aioquic", "QUIC")),
+    Feature("docker", lambda c: c.docker, ("Dockerfile", "compose.yaml")),
 )
 
 # The migrations are history, written once for every database (a migration
@@ -76,7 +74,7 @@ NOT_CHECKED = re.compile(r"(^|/)migrations/versions/|^uv\.lock$")
 
 def leftover_mentions(project: Project) -> list[str]:
     """Each mention, in *project*, of a feature its answers left out."""
-    absent = [f for f in FEATURES if not f.enabled(project.answers)]
+    absent = [f for f in FEATURES if not f.enabled(project.combination)]
     problems = []
     for path in project.files():
         relative = path.relative_to(project.path).as_posix()

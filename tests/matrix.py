@@ -5,11 +5,16 @@ text questions keep their defaults. A question asked only ``when`` other
 answers allow it joins just the combinations where it is asked, and computed
 questions (``when: false``) are left to Copier. A new option therefore joins
 the tests without anyone editing a list.
+
+Each combination is a :class:`Combination`: its answers as a read-only
+mapping (what Copier is given) and, as properties, what they mean to the
+tests (``.realtime``, ``.needs_redis``, ...), named in this one place.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +22,79 @@ import jinja2
 import yaml
 
 COPIER_YML = Path(__file__).resolve().parents[1] / "copier.yml"
+
+
+class Combination(Mapping[str, Any]):
+    """One combination of matrix answers, read-only, with what they mean.
+
+    A question left unasked (``broker`` without realtime) is absent from the
+    mapping; the properties give each its meaning for the tests.
+    """
+
+    def __init__(self, answers: Mapping[str, Any] = ()) -> None:
+        self._answers = dict(answers)
+
+    def __getitem__(self, name: str) -> Any:
+        return self._answers[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._answers)
+
+    def __len__(self) -> int:
+        return len(self._answers)
+
+    def __repr__(self) -> str:
+        return f"Combination({self._answers!r})"
+
+    def but(self, **changes: Any) -> Combination:
+        """This combination with some answers changed."""
+        return Combination({**self._answers, **changes})
+
+    @cached_property
+    def id(self) -> str:
+        """The readable test id (see :func:`combination_id`)."""
+        return combination_id(self)
+
+    @property
+    def python_version(self) -> str:
+        return str(self["python_version"])
+
+    @property
+    def websockets(self) -> bool:
+        return bool(self.get("websockets"))
+
+    @property
+    def sse(self) -> bool:
+        return bool(self.get("sse"))
+
+    @property
+    def realtime(self) -> bool:
+        """A realtime endpoint (``/ws`` or ``/events``), hence a broker."""
+        return self.websockets or self.sse
+
+    @property
+    def database(self) -> str:
+        """``none``, ``sqlite``, ``postgresql`` or ``mysql``."""
+        return str(self.get("database", "none"))
+
+    @property
+    def database_server(self) -> bool:
+        """A database on a server the tests must reach (not SQLite's file)."""
+        return self.database in {"postgresql", "mysql"}
+
+    @property
+    def needs_redis(self) -> bool:
+        """Redis carries the broker (and, without a database, the messages)."""
+        return self.get("broker") == "redis"
+
+    @property
+    def http(self) -> str:
+        """The Hypercorn protocol set: ``h1``, ``h2`` or ``h3``."""
+        return str(self["http"])
+
+    @property
+    def docker(self) -> bool:
+        return bool(self.get("docker"))
 
 
 def load_questions(path: Path = COPIER_YML) -> dict[str, dict[str, Any]]:
@@ -52,7 +130,7 @@ def _asked(spec: Mapping[str, Any], answers: Mapping[str, Any]) -> bool:
     return rendered.strip().lower() not in {"", "false", "0", "no", "none"}
 
 
-def combinations(path: Path = COPIER_YML) -> list[dict[str, Any]]:
+def combinations(path: Path = COPIER_YML) -> list[Combination]:
     """Every combination of choice and bool answers that Copier can be given."""
     questions = [
         (name, spec, _choices(spec)) for name, spec in load_questions(path).items()
@@ -70,11 +148,12 @@ def combinations(path: Path = COPIER_YML) -> list[dict[str, Any]]:
         for choice in choices:
             yield from expand(index + 1, {**answers, name: choice})
 
-    return list(expand(0, {}))
+    return [Combination(answers) for answers in expand(0, {})]
 
 
 def combination_id(answers: Mapping[str, Any]) -> str:
-    """A short readable test id such as ``py3.13-ws-sse-sqlite``."""
+    """A short readable test id such as
+    ``python_version=3.13,websockets,no-sse,database=sqlite``."""
     parts = []
     for name, value in answers.items():
         if value is True:
@@ -86,10 +165,10 @@ def combination_id(answers: Mapping[str, Any]) -> str:
     return ",".join(parts) or "defaults"
 
 
-def default_answers(path: Path = COPIER_YML) -> dict[str, Any]:
+def default_answers(path: Path = COPIER_YML) -> Combination:
     """The matrix answers Copier picks with ``--defaults``."""
     defaults: dict[str, Any] = {}
     for name, spec in load_questions(path).items():
         if _choices(spec) is not None and _asked(spec, defaults):
             defaults[name] = spec.get("default")
-    return defaults
+    return Combination(defaults)

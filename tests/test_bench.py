@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import missing, service_available
+from .services import missing, service_available
 
 BENCH = Path(__file__).resolve().parent.parent / "bench"
 sys.path.insert(0, str(BENCH))

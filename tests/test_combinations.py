@@ -7,9 +7,10 @@ from __future__ import annotations
 import pytest
 import yaml
 
-from .conftest import ProjectFactory, own_test_env
 from .generated import Project
 from .leftovers import leftover_mentions
+from .projects import ProjectFactory
+from .services import own_test_env
 
 pytestmark = pytest.mark.slow
 
@@ -20,7 +21,7 @@ def test_renders_without_template_leftovers(rendering: Project) -> None:
     answers = yaml.safe_load((rendering.path / ".copier-answers.yml").read_text())
     assert answers["_commit"]
     assert answers["_src_path"]
-    for name, value in rendering.answers.items():
+    for name, value in rendering.combination.items():
         assert answers[name] == value, f"{name}={value} not recorded"
 
 
@@ -35,7 +36,7 @@ def test_type_checks_clean_with_its_pinned_mypy(
 
 
 def test_its_own_tests_pass(project: Project, projects: ProjectFactory) -> None:
-    summary = projects.own_tests(project, own_test_env(project.answers))
+    summary = projects.own_tests(project, own_test_env(project.combination))
     assert " passed" in summary
     assert "failed" not in summary
     assert "error" not in summary

@@ -11,29 +11,29 @@ import httpx
 import pytest
 
 from . import databases as servers
-from .conftest import Databases, ProjectFactory, matrix_params
 from .generated import Project, run
+from .matrix import Combination
+from .projects import ProjectFactory, matrix_params
+from .services import Databases
 
 pytestmark = pytest.mark.slow
 
 
-def with_both_realtime_endpoints(answers: dict[str, Any]) -> bool:
+def with_both_realtime_endpoints(combination: Combination) -> bool:
     """Whether the combination has /ws and /events (and either broker).
 
     The database's life cycle does not depend on which realtime endpoints
     exist, only on the store and the broker wiring; each endpoint's own
     interplay with every database is in test_realtime.py.
     """
-    return bool(answers.get("websockets") and answers.get("sse"))
+    return bool(combination.websockets and combination.sse)
 
 
 WITH_DATABASE = matrix_params(
-    lambda a: a.get("database", "none") != "none" and with_both_realtime_endpoints(a)
+    lambda c: c.database != "none" and with_both_realtime_endpoints(c)
 )
 SERVER_DATABASES = matrix_params(
-    lambda a: (
-        a.get("database") in {"postgresql", "mysql"} and with_both_realtime_endpoints(a)
-    )
+    lambda c: c.database_server and with_both_realtime_endpoints(c)
 )
 POOL_SIZE = 3
 PRODUCTION = {"APP_ENV": "production", "SECRET_KEY": "template-tests-secret"}
@@ -47,7 +47,7 @@ def alembic(project: Project, env: dict[str, str], *args: str) -> str:
 
 
 def wait_for(http: httpx.Client, path: str, status: int, seconds: float = 20) -> Any:
-    """Poll *path* until it answers *status*; return the last body."""
+    """Poll *path* until it combination *status*; return the last body."""
     deadline = time.monotonic() + seconds
     while True:
         response = http.get(path)
@@ -57,13 +57,13 @@ def wait_for(http: httpx.Client, path: str, status: int, seconds: float = 20) ->
         time.sleep(0.2)
 
 
-@pytest.mark.parametrize("answers", WITH_DATABASE)
+@pytest.mark.parametrize("combination", WITH_DATABASE)
 def test_migrate_serve_restart_and_read_back(
-    projects: ProjectFactory, answers: dict[str, Any], databases: Databases
+    projects: ProjectFactory, combination: Combination, databases: Databases
 ) -> None:
     """Production on a fresh database: refused until migrated, then durable."""
-    project = projects.installed(answers)
-    env = {**databases.env(answers), **PRODUCTION}
+    project = projects.installed(combination)
+    env = {**databases.env(combination), **PRODUCTION}
 
     with project.serve(env) as service, service.client() as http:
         assert http.get("/health/live").status_code == 200
@@ -97,13 +97,13 @@ def test_migrate_serve_restart_and_read_back(
     assert "0001 (head)" in alembic(project, env, "current")
 
 
-@pytest.mark.parametrize("answers", SERVER_DATABASES)
+@pytest.mark.parametrize("combination", SERVER_DATABASES)
 def test_database_outage_and_recovery(
-    projects: ProjectFactory, answers: dict[str, Any], databases: Databases
+    projects: ProjectFactory, combination: Combination, databases: Databases
 ) -> None:
-    project = projects.installed(answers)
-    kind = answers["database"]
-    env = databases.env(answers)
+    project = projects.installed(combination)
+    kind = combination.database
+    env = databases.env(combination)
     name = env["DATABASE_URL"].rsplit("/", 1)[1]
     env = {**env, "DB_CONNECT_TIMEOUT": "2", "DB_POOL_SIZE": str(POOL_SIZE)}
     with project.serve(env) as service:
@@ -115,7 +115,7 @@ def test_database_outage_and_recovery(
             servers.drop(kind, name)  # the database vanishes under the service
             checks = wait_for(http, "/health/ready", 503)["checks"]
             # PostgreSQL refuses the connection; MySQL still connects and
-            # answers SELECT 1, but the schema check finds no tables. The
+            # combination SELECT 1, but the schema check finds no tables. The
             # broker fails too once its next read of new messages (within a
             # second) has failed.
             failing = {name for name, result in checks.items() if result != "ok"}

@@ -22,7 +22,6 @@ import psutil
 import pytest
 import websockets
 
-from .conftest import Databases, ProjectFactory, matrix_params
 from .delivery import (
     Follower,
     Writes,
@@ -34,29 +33,31 @@ from .delivery import (
 from .delivery import write as post_all
 from .generated import Project, Service, free_port
 from .http3 import http3_client
-from .matrix import default_answers
+from .matrix import Combination, default_answers
+from .projects import ProjectFactory, matrix_params
 from .realtime import event_stream, ws_message, ws_url
+from .services import Databases
 
 pytestmark = pytest.mark.slow
 
-PYTHON = default_answers()["python_version"]
+PYTHON = default_answers().python_version
 
 
-def both_endpoints(answers: dict[str, Any]) -> bool:
+def both_endpoints(combination: Combination) -> bool:
     """Combinations with WebSockets and SSE, on the default Python."""
     return bool(
-        answers.get("websockets")
-        and answers.get("sse")
-        and answers["python_version"] == PYTHON
+        combination.websockets
+        and combination.sse
+        and combination.python_version == PYTHON
     )
 
 
 # Every store with every broker: where the order comes from.
 STORES = matrix_params(both_endpoints)
-REDIS = matrix_params(lambda a: both_endpoints(a) and a.get("broker") == "redis")
-DEFAULT = matrix_params(lambda a: a == default_answers())
+REDIS = matrix_params(lambda c: both_endpoints(c) and c.needs_redis)
+DEFAULT = matrix_params(lambda c: c == default_answers())
 PROTOCOLS = matrix_params(
-    lambda a: {**a, "http": "h2"} == default_answers(), vary=frozenset({"http"})
+    lambda c: c.but(http="h2") == default_answers(), vary=frozenset({"http"})
 )
 # Streams send a comment every second, so a follower never waits long.
 KEEPALIVE = {"SSE_KEEPALIVE": "1"}
@@ -79,16 +80,16 @@ def assert_clean_log(service: Service) -> None:
     assert "Traceback" not in log, log[-5000:]
 
 
-@pytest.mark.parametrize("answers", STORES)
+@pytest.mark.parametrize("combination", STORES)
 def test_one_order_under_concurrent_writers(
-    projects: ProjectFactory, answers: dict[str, Any], databases: Databases
+    projects: ProjectFactory, combination: Combination, databases: Databases
 ) -> None:
     """300 messages from 50 writers at once reach 100 clients (two processes
     with Redis), 40 of which drop and resume at random points: every client
     gets every message once, in id order."""
-    project = projects.installed(answers)
-    env = {**KEEPALIVE, **databases.env(answers)}
-    processes = 2 if answers["broker"] == "redis" else 1
+    project = projects.installed(combination)
+    env = {**KEEPALIVE, **databases.env(combination)}
+    processes = 2 if combination.needs_redis else 1
     with contextlib.ExitStack() as stack:
         services = serve_processes(stack, project, env, processes)
         urls = [service.base_url for service in services]
@@ -174,16 +175,16 @@ def server_side(service: Service, client: socket.socket) -> bool:
 BIG = 2000  # characters: the largest message, to fill buffers quickly
 
 
-@pytest.mark.parametrize("answers", DEFAULT)
+@pytest.mark.parametrize("combination", DEFAULT)
 def test_clients_that_stop_reading_are_dropped(
-    projects: ProjectFactory, answers: dict[str, Any], databases: Databases
+    projects: ProjectFactory, combination: Combination, databases: Databases
 ) -> None:
     """A WebSocket and an event stream that stop reading are dropped
     ``SEND_TIMEOUT`` after the server's writes to them stall, while the
     clients that read get everything."""
     send_timeout = 1.0
-    project = projects.installed(answers)
-    env = {**KEEPALIVE, **databases.env(answers), "SEND_TIMEOUT": str(send_timeout)}
+    project = projects.installed(combination)
+    env = {**KEEPALIVE, **databases.env(combination), "SEND_TIMEOUT": str(send_timeout)}
     with project.serve(env) as service:
         stuck = stuck_clients(service.base_url)
         try:
@@ -254,19 +255,19 @@ async def abandoned_http3_stream(service: Service, ca_file: str) -> None:
         client._transport.abort()  # no CONNECTION_CLOSE: the peer just vanishes
 
 
-@pytest.mark.parametrize("answers", PROTOCOLS)
+@pytest.mark.parametrize("combination", PROTOCOLS)
 def test_sigterm_with_stuck_clients_exits_within_the_grace_period(
-    projects: ProjectFactory, answers: dict[str, Any], databases: Databases
+    projects: ProjectFactory, combination: Combination, databases: Databases
 ) -> None:
     """Clients that stopped reading (HTTP/1.1, HTTP/2 and, with h3, HTTP/3)
     cannot hold the process: it exits 0 within ``GRACEFUL_TIMEOUT`` + 1 s,
     and the clients that still read get 1001 / ``event: close``."""
-    project = projects.installed(answers)
-    certificate = project.make_certificate() if answers["http"] == "h3" else {}
+    project = projects.installed(combination)
+    certificate = project.make_certificate() if combination.http == "h3" else {}
     ca_file = certificate.pop("CA_BUNDLE", "")
     env = {
         **KEEPALIVE,
-        **databases.env(answers),
+        **databases.env(combination),
         **certificate,
         "TLS_PORT": str(free_port()),
         "GRACEFUL_TIMEOUT": str(GRACE),
@@ -274,9 +275,9 @@ def test_sigterm_with_stuck_clients_exits_within_the_grace_period(
     }
     with project.serve(env) as service:
         stuck = stuck_clients(service.base_url)
-        if answers["http"] != "h1":
+        if combination.http != "h1":
             stuck.append(stuck_h2c_stream(service.base_url))
-        if answers["http"] == "h3":
+        if combination.http == "h3":
             service.wait_for_quic()
             run(abandoned_http3_stream(service, ca_file))
         try:
@@ -298,7 +299,7 @@ def test_sigterm_with_stuck_clients_exits_within_the_grace_period(
     assert took < GRACE + 1, f"exit took {took:.2f}s"
     assert "grace period over, open connections dropped" in service.log()
     assert "Traceback" not in service.log(), service.log()[-3000:]
-    print(f"{answers['http']}: exit {took:.2f}s after SIGTERM with stuck clients")
+    print(f"{combination.http}: exit {took:.2f}s after SIGTERM with stuck clients")
 
 
 async def drain(socket_: Any) -> None:
@@ -399,10 +400,10 @@ async def faults(redis: RedisServer) -> None:
     await asyncio.to_thread(redis.start)
 
 
-@pytest.mark.parametrize("answers", REDIS)
+@pytest.mark.parametrize("combination", REDIS)
 def test_redis_outage_loses_nothing_and_never_lies(
     projects: ProjectFactory,
-    answers: dict[str, Any],
+    combination: Combination,
     databases: Databases,
     own_redis: RedisServer,
 ) -> None:
@@ -411,8 +412,8 @@ def test_redis_outage_loses_nothing_and_never_lies(
     carries notices); without one (the messages live in Redis) a POST is
     201 and delivered, or 503 and never delivered. Every client gets every
     acknowledged message once, in order."""
-    project = projects.installed(answers)
-    env = {**KEEPALIVE, **databases.env(answers), "REDIS_URL": own_redis.url}
+    project = projects.installed(combination)
+    env = {**KEEPALIVE, **databases.env(combination), "REDIS_URL": own_redis.url}
     with contextlib.ExitStack() as stack:
         services = serve_processes(stack, project, env, 2)
         urls = [service.base_url for service in services]
@@ -427,7 +428,7 @@ def test_redis_outage_loses_nothing_and_never_lies(
         writes = run(scenario())
         statuses = {status for status, _ in writes.refused}
         assert statuses <= {503}, writes.refused
-        if answers["database"] == "none":
+        if combination.database == "none":
             assert statuses == {503}, "Redis was down, yet nothing was refused"
         else:
             assert not writes.refused, writes.refused
@@ -444,7 +445,7 @@ def test_redis_outage_loses_nothing_and_never_lies(
             assert "Redis subscription lost" in service.log()  # the fault hit
             assert_clean_log(service)
     print(
-        f"{answers['database']}: {len(writes.acknowledged)} acknowledged, "
+        f"{combination.database}: {len(writes.acknowledged)} acknowledged, "
         f"{len(writes.refused)} refused with 503, all delivered"
     )
 
@@ -511,18 +512,14 @@ BALANCER_ERRORS = {502, 503, 504}
 
 
 @pytest.mark.parametrize(
-    "answers",
+    "combination",
     matrix_params(
-        lambda a: (
-            both_endpoints(a)
-            and a.get("broker") == "redis"
-            and a.get("database") == "postgresql"
-        )
+        lambda c: both_endpoints(c) and c.needs_redis and c.database == "postgresql"
     ),
 )
 def test_a_process_killed_behind_haproxy_loses_nothing(
     projects: ProjectFactory,
-    answers: dict[str, Any],
+    combination: Combination,
     databases: Databases,
     redis_available: None,
     tmp_path: Path,
@@ -531,8 +528,8 @@ def test_a_process_killed_behind_haproxy_loses_nothing(
     messages are posted. Its clients reconnect through the balancer with
     their last event id, and every client gets every message once, in one
     order."""
-    project = projects.installed(answers)
-    env = {**KEEPALIVE, **databases.env(answers)}
+    project = projects.installed(combination)
+    env = {**KEEPALIVE, **databases.env(combination)}
     with contextlib.ExitStack() as stack:
         services = serve_processes(stack, project, env, 3)
         url = stack.enter_context(haproxy(tmp_path, [s.base_url for s in services]))

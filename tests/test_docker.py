@@ -1,5 +1,5 @@
 """Docker: every Dockerfile and compose file lints clean, offline, and a
-representative set of images builds, boots healthy, answers real clients on
+representative set of images builds, boots healthy, combination real clients on
 the host network and stops cleanly on ``docker stop``.
 
 The representative set is computed from ``copier.yml``: the fewest Docker
@@ -20,22 +20,16 @@ import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
 
-from .conftest import (
-    SERVING_QUESTIONS,
-    Databases,
-    ProjectFactory,
-    matrix_params,
-    missing,
-)
 from .docker import DockerUnavailable, Engine, base_image, docker_engine, health
-from .generated import Project, free_port, run, trusting
+from .generated import SERVING_QUESTIONS, Project, free_port, run, trusting
 from .http3 import http3_client
-from .matrix import combination_id, combinations
+from .matrix import Combination, combination_id, combinations
+from .projects import ProjectFactory, matrix_params
+from .services import Databases, missing
 
 pytestmark = pytest.mark.slow
 
@@ -45,35 +39,35 @@ ARTIFACTS = Path(__file__).parent / "artifacts"
 GRACE = 5.0  # the service's default GRACEFUL_TIMEOUT
 
 
-def representative_set() -> list[dict[str, Any]]:
+def representative_set() -> list[Combination]:
     """Greedy cover of every (question, answer) pair by Docker combinations."""
     candidates = [
-        answers
-        for answers in combinations()
-        if answers.get("docker") and answers["python_version"] == OFFLINE_PYTHON
+        combination
+        for combination in combinations()
+        if combination.docker and combination.python_version == OFFLINE_PYTHON
     ]
     wanted = {
         (name, value)
-        for answers in candidates
-        for name, value in answers.items()
+        for combination in candidates
+        for name, value in combination.items()
         if name != "python_version"
     }
-    chosen: list[dict[str, Any]] = []
+    chosen: list[Combination] = []
     while wanted:
-        best = max(candidates, key=lambda a: len(wanted & set(a.items())))
+        best = max(candidates, key=lambda c: len(wanted & set(c.items())))
         chosen.append(best)
         wanted -= set(best.items())
     return chosen
 
 
-WITH_DOCKER = matrix_params(lambda a: a.get("docker"), vary=SERVING_QUESTIONS)
+WITH_DOCKER = matrix_params(lambda c: c.docker, vary=SERVING_QUESTIONS)
 REPRESENTATIVE = [
     pytest.param(
-        answers,
-        id=combination_id(answers),
+        combination,
+        id=combination.id,
         marks=pytest.mark.xdist_group("docker-engine"),
     )
-    for answers in representative_set()
+    for combination in representative_set()
 ]
 
 
@@ -101,7 +95,7 @@ def test_compose_file_is_valid(docker_rendering: Project) -> None:
 
 
 def test_dockerfile_is_safe_and_portable(docker_rendering: Project) -> None:
-    answers = docker_rendering.answers
+    combination = docker_rendering.combination
     text = (docker_rendering.path / "Dockerfile").read_text()
     runtime = text.rsplit("\nFROM ", 1)[1]
     assert "USER 10001:10001" in runtime, "the runtime stage must not run as root"
@@ -118,12 +112,12 @@ def test_dockerfile_is_safe_and_portable(docker_rendering: Project) -> None:
         assert entry in ignored
     exposed = re.search(r"^EXPOSE (.*)$", runtime, re.MULTILINE)
     assert exposed is not None
-    assert ("8443/udp" in exposed[1]) == (answers["http"] == "h3")
+    assert ("8443/udp" in exposed[1]) == (combination.http == "h3")
 
 
 def test_no_docker_files_without_docker(projects: ProjectFactory) -> None:
-    answers = next(a for a in combinations() if not a.get("docker"))
-    project = projects.rendering(answers)
+    combination = next(c for c in combinations() if not c.docker)
+    project = projects.rendering(combination)
     for name in ("Dockerfile", ".dockerignore", "compose.yaml"):
         assert not (project.path / name).exists()
 
@@ -140,12 +134,12 @@ def docker(in_ci: bool) -> Iterator[Engine]:
         yield engine
 
 
-def record_image(answers: dict[str, Any], size: int, build_seconds: float) -> None:
+def record_image(combination: Combination, size: int, build_seconds: float) -> None:
     """Keep the image size for the README (tests/artifacts/docker-images.json)."""
     ARTIFACTS.mkdir(exist_ok=True)
     path = ARTIFACTS / "docker-images.json"
     sizes = json.loads(path.read_text()) if path.exists() else {}
-    sizes[combination_id(answers)] = {
+    sizes[combination_id(combination)] = {
         "bytes": size,
         "megabytes": round(size / 1e6, 1),
         "build_seconds": round(build_seconds, 1),
@@ -153,15 +147,15 @@ def record_image(answers: dict[str, Any], size: int, build_seconds: float) -> No
     path.write_text(json.dumps(sizes, indent=2, sort_keys=True) + "\n")
 
 
-@pytest.mark.parametrize("answers", REPRESENTATIVE)
+@pytest.mark.parametrize("combination", REPRESENTATIVE)
 def test_image_builds_boots_healthy_and_stops_cleanly(
-    answers: dict[str, Any],
+    combination: Combination,
     projects: ProjectFactory,
     docker: Engine,
     tmp_path: Path,
     databases: Databases,
 ) -> None:
-    project = projects.rendering(answers)
+    project = projects.rendering(combination)
     tag = f"copier-quart-test-{uuid.uuid4().hex[:12]}"
     started = time.monotonic()
     docker.run(
@@ -169,16 +163,16 @@ def test_image_builds_boots_healthy_and_stops_cleanly(
     )
     build_seconds = time.monotonic() - started
     size = int(docker.run("image", "inspect", "--format", "{{.Size}}", tag).stdout)
-    record_image(answers, size, build_seconds)
+    record_image(combination, size, build_seconds)
     try:
-        env, mounts = container_settings(answers, tmp_path, databases)
+        env, mounts = container_settings(combination, tmp_path, databases)
         options = [f"--env={k}={v}" for k, v in env.items()] + mounts
-        if answers["database"] != "none":  # as compose's migrate service
+        if combination.database != "none":  # as compose's migrate service
             docker.run(
                 "run", "--rm", "--network=host", *options, tag,
                 "alembic", "upgrade", "head",
             )  # fmt: skip
-        boot_and_stop(docker, tag, options, env, answers, tmp_path)
+        boot_and_stop(docker, tag, options, env, combination, tmp_path)
     finally:
         docker.run("rmi", "-f", tag, check=False)
 
@@ -188,7 +182,7 @@ def boot_and_stop(
     tag: str,
     options: list[str],
     env: dict[str, str],
-    answers: dict[str, Any],
+    combination: Combination,
     tmp_path: Path,
 ) -> None:
     name = tag + "-app"
@@ -215,9 +209,9 @@ def boot_and_stop(
         with httpx.Client(http2=True, verify=ca, timeout=10) as https:
             response = https.get(f"https://127.0.0.1:{env['TLS_PORT']}/health/live")
             assert response.status_code == 200
-            expected = "HTTP/1.1" if answers["http"] == "h1" else "HTTP/2"
+            expected = "HTTP/1.1" if combination.http == "h1" else "HTTP/2"
             assert response.http_version == expected
-        if answers["http"] == "h3":
+        if combination.http == "h3":
             asyncio.run(http3_live(int(env["TLS_PORT"]), tmp_path / "certs"))
 
         started = time.monotonic()
@@ -242,7 +236,7 @@ async def http3_live(port: int, certs: Path) -> None:
 
 
 def container_settings(
-    answers: dict[str, Any], tmp: Path, databases: Databases
+    combination: Combination, tmp: Path, databases: Databases
 ) -> tuple[dict[str, str], list[str]]:
     """Environment and mounts for a container: free ports, its own database
     (on this machine's servers, over the host network) and Redis prefix, and
@@ -254,7 +248,7 @@ def container_settings(
         "GRACEFUL_TIMEOUT": str(GRACE),
         "CERT_FILE": "/run/certs/server.pem",
         "KEY_FILE": "/run/certs/server.key",
-        **databases.env(answers),
+        **databases.env(combination),
     }
     certs = tmp / "certs"
     certs.mkdir()
@@ -263,7 +257,7 @@ def container_settings(
     for path in certs.iterdir():
         path.chmod(0o644)  # read by the image's uid 10001
     mounts = [f"--volume={certs}:/run/certs:ro"]
-    if answers["database"] == "sqlite":
+    if combination.database == "sqlite":
         # The container's own default file, in a host folder it can write.
         del env["DATABASE_URL"]
         instance = tmp / "instance"
@@ -276,13 +270,13 @@ def container_settings(
 def test_the_representative_set_covers_every_answer() -> None:
     chosen = representative_set()
     for name in ("database", "http", "broker", "websockets", "sse"):
-        values = {a.get(name) for a in combinations() if a.get("docker")}
-        covered = {a.get(name) for a in chosen}
+        values = {c.get(name) for c in combinations() if c.docker}
+        covered = {c.get(name) for c in chosen}
         assert values - {None} <= covered, name
     assert len(chosen) <= 5, chosen
 
 
 def test_readme_reports_the_image_size(projects: ProjectFactory) -> None:
-    answers = next(a for a in combinations() if a.get("docker"))
-    readme = (projects.rendering(answers).path / "README.md").read_text()
+    combination = next(c for c in combinations() if c.docker)
+    readme = (projects.rendering(combination).path / "README.md").read_text()
     assert re.search(r"image is about \d+ MB", readme), "README lacks the image size"

@@ -8,8 +8,9 @@ from typing import Any
 
 import pytest
 
-from .conftest import Databases, ProjectFactory
-from .matrix import combination_id, default_answers, load_questions
+from .matrix import Combination, default_answers, load_questions
+from .projects import ProjectFactory
+from .services import Databases
 
 pytestmark = pytest.mark.slow
 
@@ -24,11 +25,9 @@ def one_per_database() -> list[Any]:
     choices = load_questions()["database"]["choices"].values()
     return [
         pytest.param(
-            {**defaults, "database": database},
+            defaults.but(database=database),
             id=f"database={database}",
-            marks=pytest.mark.xdist_group(
-                combination_id({**defaults, "database": database})
-            ),
+            marks=pytest.mark.xdist_group(defaults.but(database=database).id),
         )
         for database in choices
     ]
@@ -37,7 +36,7 @@ def one_per_database() -> list[Any]:
 @pytest.mark.parametrize("answers", one_per_database())
 def test_schemathesis_finds_no_server_error_or_schema_violation(
     projects: ProjectFactory,
-    answers: dict[str, Any],
+    answers: Combination,
     databases: Databases,
     tmp_path_factory: pytest.TempPathFactory,
 ) -> None:

@@ -8,23 +8,16 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from pathlib import Path
 
 import pytest
 
 from .checks import check_serves_real_clients
-from .conftest import ProjectFactory
-from .generated import CommandFailed, Project
+from .generated import SERVING_QUESTIONS, CommandFailed, Project, edit
 from .leftovers import FEATURES, leftover_mentions
 from .matrix import combinations, default_answers
+from .projects import ProjectFactory
 
 pytestmark = pytest.mark.slow
-
-
-def edit(path: Path, old: str, new: str) -> None:
-    text = path.read_text()
-    assert old in text, f"{old!r} not in {path}"
-    path.write_text(text.replace(old, new, 1))
 
 
 def drop_dependency(project: Project) -> None:
@@ -108,7 +101,7 @@ REINTRODUCED = [
 def test_a_leftover_mention_fails_the_check(
     projects: ProjectFactory, answers: dict[str, object], file: str, text: str
 ) -> None:
-    project = projects.rendered({**default_answers(), **answers})
+    project = projects.rendered(default_answers().but(**answers))
     assert leftover_mentions(project) == []
     path = project.path / file.format(package=project.package)
     path.write_text(path.read_text() + f"\n# {text}\n")
@@ -123,3 +116,23 @@ def test_every_feature_has_words_a_rendering_without_it_lacks() -> None:
     for feature in FEATURES:
         assert any(not feature.enabled(a) for a in combinations()), feature.name
         assert feature.words, feature.name
+
+
+def test_serving_answers_change_only_serving_files(projects: ProjectFactory) -> None:
+    """A serving answer that adds no code (h1 or h2, docker or not) must
+    change only NOT_RUNTIME and SERVING_ONLY files, so those combinations share
+    one run of their own tests; one that adds code (h3) runs its own."""
+    defaults = default_answers()
+    default = projects.rendering(defaults)
+    shared = 0
+    for name in sorted(SERVING_QUESTIONS):
+        for value in {c[name] for c in combinations() if name in c} - {defaults[name]}:
+            flipped = projects.rendering(defaults.but(**{name: value}))
+            if flipped.source_fingerprint() != default.source_fingerprint():
+                continue
+            shared += 1
+            assert flipped.runtime_fingerprint() == default.runtime_fingerprint(), (
+                f"{name}={value} changes a file its own tests may read: list it "
+                "in NOT_RUNTIME or SERVING_ONLY (generated.py)"
+            )
+    assert shared >= 2, "no serving answer left the code as it was"

@@ -37,9 +37,9 @@ from urllib.parse import urlsplit
 import hpack
 import pytest
 
-from .conftest import ProjectFactory, matrix_params
 from .generated import Service
 from .matrix import default_answers
+from .projects import ProjectFactory, matrix_params
 
 pytestmark = pytest.mark.slow
 

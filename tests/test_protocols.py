@@ -21,19 +21,20 @@ import httpx
 import pytest
 
 from .checks import check_routes, check_stops_cleanly
-from .conftest import Databases, ProjectFactory, matrix_params
 from .generated import CERTIFICATE_COMMAND, Project, Service, free_port, trusting
 from .http2 import h2c_upgrade, websocket_over_h2
 from .http3 import http3_client
-from .matrix import combinations, default_answers
+from .matrix import Combination, combinations, default_answers
+from .projects import ProjectFactory, matrix_params
 from .realtime import event_stream
+from .services import Databases
 
 pytestmark = pytest.mark.slow
 
 # Every combination but the Docker answer (Docker files do not change how
 # `python -m <package>` serves).
 EVERY_SERVING = matrix_params(vary=frozenset({"http"}))
-PROTOCOL_CHOICES = sorted({answers["http"] for answers in combinations()})
+PROTOCOL_CHOICES = sorted({combination.http for combination in combinations()})
 
 
 def tls_env(project: Project) -> tuple[dict[str, str], str]:
@@ -122,16 +123,16 @@ async def http3_requests(service: Service, ca_file: str) -> None:
         assert malformed.headers["content-type"] == "application/json"
 
 
-@pytest.mark.parametrize("answers", EVERY_SERVING)
+@pytest.mark.parametrize("combination", EVERY_SERVING)
 def test_serves_real_clients_over_every_protocol(
-    answers: dict[str, Any], projects: ProjectFactory, databases: Databases
+    combination: Combination, projects: ProjectFactory, databases: Databases
 ) -> None:
     """One boot per combination: its routes over cleartext HTTP/1.1, then
     each protocol its ``http`` answer enables, then SIGTERM."""
-    project = projects.installed(answers)
+    project = projects.installed(combination)
     env, ca_file = tls_env(project)
     debug = {"LOG_LEVEL": "DEBUG"}  # the broker logs each (un)subscription
-    with project.serve({**env, **debug, **databases.env(answers)}) as service:
+    with project.serve({**env, **debug, **databases.env(combination)}) as service:
         assert service.tls_url.endswith(f":{env['TLS_PORT']}"), service.log()
         check_routes(service)
 
@@ -140,18 +141,18 @@ def test_serves_real_clients_over_every_protocol(
             assert response.http_version == "HTTP/1.1"
             assert response.status_code == 200
 
-        if answers["http"] == "h1":
+        if combination.http == "h1":
             with httpx.Client(http2=True, verify=trusting(ca_file)) as http:
                 response = http.get(f"{service.tls_url}/health/live")
             assert response.http_version == "HTTP/1.1", "ALPN offered HTTP/2"
             assert "alt-svc" not in response.headers
             assert service.quic_port == 0
         else:
-            check_http2(service, ca_file, answers)
+            check_http2(service, ca_file, combination)
         check_stops_cleanly(service)
 
 
-def check_http2(service: Service, ca_file: str, answers: dict[str, Any]) -> None:
+def check_http2(service: Service, ca_file: str, combination: Combination) -> None:
     """HTTP/2 over TLS and cleartext, HTTP/3 with h3, realtime over both."""
     with httpx.Client(http2=True, verify=trusting(ca_file), timeout=10) as http2:
         response = http2.get(f"{service.tls_url}/api/messages")
@@ -177,7 +178,7 @@ def check_http2(service: Service, ca_file: str, answers: dict[str, Any]) -> None
     assert json.loads(body) == {"status": "ok"}
 
     tls_port = int(service.tls_url.rsplit(":", 1)[1])
-    if answers["http"] == "h3":
+    if combination.http == "h3":
         assert service.wait_for_quic() == tls_port, service.log()
         alt_svc = response.headers["alt-svc"]
         assert f'h3=":{service.quic_port}"' in alt_svc, alt_svc
@@ -188,15 +189,15 @@ def check_http2(service: Service, ca_file: str, answers: dict[str, Any]) -> None
         assert service.quic_port == 0
         assert "alt-svc" not in response.headers
 
-    if answers.get("sse"):
+    if combination.sse:
         asyncio.run(sse_over_http2(service, ca_file))
         wait_for_log(service, "unsubscribed", 1)  # the client left
-        if answers["http"] == "h3":
+        if combination.http == "h3":
             asyncio.run(sse_over_http3(service, ca_file))
             # Hypercorn alone never tells the app an HTTP/3 client left.
             wait_for_log(service, "unsubscribed", 2)
 
-    if answers.get("websockets"):
+    if combination.websockets:
         with websocket_over_h2("127.0.0.1", tls_port, ca_file, "/ws") as ws:
             sent = asyncio.run(post_message(service.base_url, "to an h2 socket"))
             received = ws.receive_message("to an h2 socket")
@@ -257,7 +258,7 @@ def test_several_workers_stop_start_up(
     assert result.returncode == 2, result.stderr
     assert "workers: " in result.stderr
     assert "run more processes or containers behind a load balancer" in result.stderr
-    if serving_project.answers["http"] == "h3":
+    if serving_project.combination.http == "h3":
         assert "QUIC (HTTP/3) cannot share its UDP socket" in result.stderr
 
 
@@ -272,7 +273,7 @@ def test_without_a_certificate_it_says_which_protocols_are_off(
         "h1": "HTTPS is off; serving HTTP/1.1 only",
         "h2": "HTTP/2 over TLS is off; serving HTTP/1.1 and cleartext HTTP/2 (h2c)",
         "h3": "HTTP/2 over TLS and HTTP/3 are off (QUIC always needs TLS)",
-    }[serving_project.answers["http"]]
+    }[serving_project.combination.http]
     assert expected in service.log()
 
 

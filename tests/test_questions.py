@@ -7,26 +7,13 @@ import re
 import tomllib
 from pathlib import Path
 
-import copier
 import pytest
 
-from .conftest import ProjectFactory
-from .generated import run, uv_bin
+from .generated import render, run, uv_bin
 from .matrix import load_questions
+from .projects import ProjectFactory
 
 PARSE_EACH = "import ast, sys\nfor p in sys.argv[1:]: ast.parse(open(p).read(), p)"
-
-
-def copy_with(template: Path, dest: Path, **answers: object) -> None:
-    copier.run_copy(
-        str(template),
-        str(dest),
-        data=answers,
-        defaults=True,
-        unsafe=True,
-        vcs_ref="HEAD",
-        quiet=True,
-    )
 
 
 @pytest.mark.parametrize(
@@ -81,7 +68,7 @@ def test_bad_answer_is_refused_with_a_clear_message(
     template: Path, tmp_path: Path, answers: dict[str, str], message: str
 ) -> None:
     with pytest.raises(ValueError, match=re.escape(message)):
-        copy_with(template, tmp_path / "out", **answers)
+        render(template, tmp_path / "out", answers)
     assert not (tmp_path / "out" / "pyproject.toml").exists()
 
 
@@ -96,7 +83,7 @@ def test_bad_answer_is_refused_with_a_clear_message(
 def test_package_name_is_derived_from_the_project_name(
     template: Path, tmp_path: Path, project_name: str, package_name: str
 ) -> None:
-    copy_with(template, tmp_path, project_name=project_name)
+    render(template, tmp_path, {"project_name": project_name})
     assert (tmp_path / "src" / package_name / "__init__.py").is_file()
 
 

@@ -15,33 +15,35 @@ import httpx
 import pytest
 import websockets
 
-from .conftest import Databases, ProjectFactory, matrix_params
+from .matrix import Combination
+from .projects import ProjectFactory, matrix_params
 from .realtime import event_stream, ws_message, ws_url
+from .services import Databases
 
 pytestmark = pytest.mark.slow
 
-REALTIME = matrix_params(lambda a: a.get("websockets") or a.get("sse"))
-REDIS = matrix_params(lambda a: a.get("broker") == "redis")
+REALTIME = matrix_params(lambda c: c.websockets or c.sse)
+REDIS = matrix_params(lambda c: c.needs_redis)
 WS_MAX_MESSAGE_SIZE = 1024
 GRACE = 3.0
 
 
-def settings(answers: dict[str, Any], databases: Databases) -> dict[str, str]:
+def settings(combination: Combination, databases: Databases) -> dict[str, str]:
     """Environment for a booted service: debug logs, its own database and
     Redis prefix."""
-    return {"LOG_LEVEL": "DEBUG", **databases.env(answers)}
+    return {"LOG_LEVEL": "DEBUG", **databases.env(combination)}
 
 
 async def subscribe_all(
-    stack: AsyncExitStack, answers: dict[str, Any], base_url: str
+    stack: AsyncExitStack, combination: Combination, base_url: str
 ) -> tuple[list[Any], list[Any]]:
     """Open one WebSocket and one event stream, as the combination allows."""
     sockets, streams = [], []
-    if answers.get("websockets"):
+    if combination.websockets:
         sockets.append(
             await stack.enter_async_context(websockets.connect(ws_url(base_url)))
         )
-    if answers.get("sse"):
+    if combination.sse:
         streams.append(await stack.enter_async_context(event_stream(base_url)))
     await asyncio.sleep(0.2)  # the handlers subscribe once they run
     return sockets, streams
@@ -54,10 +56,10 @@ async def post(base_url: str, text: str) -> dict[str, Any]:
     return response.json()
 
 
-async def fan_out(answers: dict[str, Any], base_url: str) -> None:
+async def fan_out(combination: Combination, base_url: str) -> None:
     """Every connected client gets every posted message, in order."""
     async with AsyncExitStack() as stack:
-        sockets, streams = await subscribe_all(stack, answers, base_url)
+        sockets, streams = await subscribe_all(stack, combination, base_url)
         posted = [await post(base_url, f"message {n}") for n in range(5)]
         for socket in sockets:
             frames = [await ws_message(socket) for _ in posted]
@@ -102,10 +104,10 @@ async def sse_reconnect(base_url: str) -> None:
         assert await stream.next_message() == live
 
 
-async def sigterm(answers: dict[str, Any], service: Any) -> None:
+async def sigterm(combination: Combination, service: Any) -> None:
     """SIGTERM ends every open WebSocket (1001) and stream (event: close)."""
     async with AsyncExitStack() as stack:
-        sockets, streams = await subscribe_all(stack, answers, service.base_url)
+        sockets, streams = await subscribe_all(stack, combination, service.base_url)
         service.process.send_signal(signal.SIGTERM)
         for socket in sockets:
             with pytest.raises(websockets.ConnectionClosed) as closed:
@@ -120,26 +122,26 @@ async def sigterm(answers: dict[str, Any], service: Any) -> None:
             assert json.loads(event["data"]) == {"reason": "server shutting down"}
 
 
-@pytest.mark.parametrize("answers", REALTIME)
+@pytest.mark.parametrize("combination", REALTIME)
 def test_realtime_over_real_sockets(
-    projects: ProjectFactory, answers: dict[str, Any], databases: Databases
+    projects: ProjectFactory, combination: Combination, databases: Databases
 ) -> None:
     """One boot per combination: fan-out, frames, replay, then SIGTERM."""
-    project = projects.installed(answers)
+    project = projects.installed(combination)
     env = {
-        **settings(answers, databases),
+        **settings(combination, databases),
         "WS_MAX_MESSAGE_SIZE": str(WS_MAX_MESSAGE_SIZE),
         "SSE_KEEPALIVE": "0.2",
         "GRACEFUL_TIMEOUT": str(GRACE),
     }
     with project.serve(env) as service:
-        asyncio.run(fan_out(answers, service.base_url))
-        if answers.get("websockets"):
+        asyncio.run(fan_out(combination, service.base_url))
+        if combination.websockets:
             asyncio.run(websocket_frames(service.base_url))
-        if answers.get("sse"):
+        if combination.sse:
             asyncio.run(sse_reconnect(service.base_url))
         started = time.monotonic()
-        asyncio.run(sigterm(answers, service))
+        asyncio.run(sigterm(combination, service))
         assert service.process is not None
         code = service.process.wait(GRACE + 5)
         assert time.monotonic() - started < GRACE + 2
@@ -147,22 +149,22 @@ def test_realtime_over_real_sockets(
     assert "Traceback" not in service.log()
 
 
-@pytest.mark.parametrize("answers", REDIS)
+@pytest.mark.parametrize("combination", REDIS)
 def test_redis_fans_out_across_processes(
     projects: ProjectFactory,
-    answers: dict[str, Any],
+    combination: Combination,
     redis_available: None,
     databases: Databases,
 ) -> None:
-    project = projects.installed(answers)
-    env = settings(answers, databases)
+    project = projects.installed(combination)
+    env = settings(combination, databases)
     first_log = project.path.parent / "first.log"
     second_log = project.path.parent / "second.log"
 
     async def scenario(first: str, second: str) -> None:
         async with AsyncExitStack() as stack:
-            first_clients = await subscribe_all(stack, answers, first)
-            second_clients = await subscribe_all(stack, answers, second)
+            first_clients = await subscribe_all(stack, combination, first)
+            second_clients = await subscribe_all(stack, combination, second)
             posted = [await post(first, "from the first"), await post(second, "2nd")]
             for sockets, streams in (first_clients, second_clients):
                 for socket in sockets:

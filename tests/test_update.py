@@ -31,9 +31,9 @@ import pytest
 import yaml
 
 from .checks import check_serves_real_clients
-from .conftest import Databases, own_test_env
-from .generated import TEMPLATE_ROOT, Project, copy_working_tree, run
-from .matrix import combination_id, combinations, default_answers, load_questions
+from .generated import TEMPLATE_ROOT, Project, copy_working_tree, edit, run
+from .matrix import Combination, combinations, default_answers, load_questions
+from .services import Databases, own_test_env
 
 pytestmark = pytest.mark.slow
 
@@ -55,12 +55,6 @@ MIGRATION = {
         "-shm",
     ],
 }
-
-
-def edit(path: Path, old: str, new: str) -> None:
-    text = path.read_text()
-    assert old in text, f"{old!r} not in {path}"
-    path.write_text(text.replace(old, new, 1))
 
 
 def commit(repo: Path, message: str, tag: str | None = None) -> None:
@@ -104,7 +98,7 @@ def copier(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
     return run([str(TOOLS / "copier"), *args], cwd, timeout=300)
 
 
-def copy_at(releases: Path, dest: Path, answers: dict[str, Any], tag: str) -> Project:
+def copy_at(releases: Path, dest: Path, answers: Combination, tag: str) -> Project:
     data = [
         f"--data={k}={str(v).lower() if isinstance(v, bool) else v}"
         for k, v in answers.items()
@@ -115,7 +109,7 @@ def copy_at(releases: Path, dest: Path, answers: dict[str, Any], tag: str) -> Pr
     )  # fmt: skip
     run(["git", "init", "-q", "-b", "main"], dest)
     commit(dest, "generated")
-    return Project(dest, dict(answers))
+    return Project(dest, answers)
 
 
 def update(project: Project, tag: str, *data: str) -> str:
@@ -134,24 +128,23 @@ def passes_and_boots(project: Project, databases: Databases) -> None:
     """Lint, its own tests with its own dependencies, and a boot."""
     project.sync()
     project.lint()
-    summary = project.own_tests(own_test_env(project.answers))
+    summary = project.own_tests(own_test_env(project.combination))
     assert " passed" in summary, summary
     assert "failed" not in summary, summary
-    check_serves_real_clients(project, databases.env(project.answers))
+    check_serves_real_clients(project, databases.env(project.combination))
 
 
 SPREAD = [
-    pytest.param(answers, id=combination_id(answers))
+    pytest.param(answers, id=answers.id)
     for answers in (
         default_answers(),
-        {
-            **default_answers(),
-            "python_version": "3.12",
-            "websockets": False,
-            "broker": "redis",
-            "database": "postgresql",
-            "http": "h3",
-        },
+        default_answers().but(
+            python_version="3.12",
+            websockets=False,
+            broker="redis",
+            database="postgresql",
+            http="h3",
+        ),
     )
 ]
 
@@ -172,7 +165,7 @@ async def ping() -> dict[str, str]:
 
 @pytest.mark.parametrize("answers", SPREAD)
 def test_update_brings_the_change_and_keeps_every_edit(
-    answers: dict[str, Any], releases: Path, tmp_path: Path, databases: Databases
+    answers: Combination, releases: Path, tmp_path: Path, databases: Databases
 ) -> None:
     project = copy_at(releases, tmp_path / "service", answers, "v0.0.1")
     package = project.path / "src" / project.package
@@ -221,7 +214,7 @@ def test_update_brings_the_change_and_keeps_every_edit(
 
     passes_and_boots(project, databases)
     with (
-        project.serve(databases.env(project.answers)) as service,
+        project.serve(databases.env(project.combination)) as service,
         service.client() as http,
     ):
         response = http.get("/api/ping")
@@ -280,8 +273,8 @@ def test_flipping_an_answer_adds_and_removes_the_right_files(
     project = copy_at(releases, tmp_path / "service", answers, "v0.1.0")
     flag = str(value).lower() if isinstance(value, bool) else value
     update(project, "v0.1.0", f"--data={name}={flag}")
-    flipped = {**answers, name: value}
-    project.answers = flipped
+    flipped = answers.but(**{name: value})
+    project.combination = flipped
 
     fresh = copy_at(releases, tmp_path / "fresh", flipped, "v0.1.0")
     relative = {p.relative_to(project.path) for p in project.files()}
@@ -299,7 +292,7 @@ def test_flipping_an_answer_adds_and_removes_the_right_files(
 def test_a_migration_runs_once_across_its_version_not_on_copy(
     releases: Path, tmp_path: Path
 ) -> None:
-    answers = {**default_answers(), "database": "sqlite"}
+    answers = default_answers().but(database="sqlite")
     project = copy_at(releases, tmp_path / "service", answers, "v0.1.0")
     instance = project.path / "instance"
     instance.mkdir()
@@ -346,7 +339,7 @@ def test_skipping_releases_brings_every_change_between(
 ) -> None:
     """From the oldest release straight to v0.3.0: each release's change
     arrives, the v0.2.0 migration runs, and the owner's edit survives."""
-    answers = {**default_answers(), "database": "sqlite"}
+    answers = default_answers().but(database="sqlite")
     project = copy_at(releases, tmp_path / "service", answers, "v0.0.1")
     toml = project.path / "hypercorn.toml"
     edit(toml, "keep_alive_timeout = 5", "keep_alive_timeout = 10")

@@ -1,0 +1,124 @@
+"""Projects for the matrix tests: which combinations a test runs on, and
+each rendered, installed and checked once per xdist worker.
+
+A test takes a combination as a pytest param from :func:`matrix_params`;
+``--dist loadgroup`` keeps one combination's tests on one worker, where
+:class:`ProjectFactory` renders and installs it once (uv's cache is shared
+by all of them).
+"""
+
+from __future__ import annotations
+
+import re
+import tempfile
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from .generated import SERVING_QUESTIONS, Project, render
+from .matrix import Combination, combination_id, combinations, default_answers
+
+
+def worker_group(combination: Mapping[str, Any]) -> str:
+    """The xdist group of a combination: its answers but the serving ones."""
+    return combination_id(
+        {k: v for k, v in combination.items() if k not in SERVING_QUESTIONS}
+    )
+
+
+def matrix_params(
+    where: Callable[[Combination], bool] = lambda combination: True,
+    *,
+    vary: frozenset[str] = frozenset(),
+) -> list[Any]:
+    """One pytest param per combination (those *where* accepts), grouped for
+    xdist so each is rendered and installed on one worker.
+
+    Feature tests run with the default serving answers (their code is the
+    same under each); the serving questions in *vary* take every answer, for
+    the tests of serving itself and the full-matrix checks.
+    """
+    defaults = default_answers()
+
+    def serving_ok(combination: Combination) -> bool:
+        return all(
+            combination.get(name) == defaults.get(name)
+            for name in SERVING_QUESTIONS - vary
+        )
+
+    return [
+        pytest.param(
+            combination,
+            id=combination.id,
+            marks=pytest.mark.xdist_group(worker_group(combination)),
+        )
+        for combination in combinations()
+        if where(combination) and serving_ok(combination)
+    ]
+
+
+class ProjectFactory:
+    """Render and install projects, each set of answers once per worker."""
+
+    def __init__(self, template: Path, root: Path) -> None:
+        self.template = template
+        self.root = root
+        self.renderings: dict[str, Project] = {}
+        self.installs: dict[str, Project] = {}  # by dependency fingerprint
+        self.installed_for: dict[str, Project] = {}  # by combination id
+        self.own_test_runs: dict[str, str] = {}  # summary by runtime fingerprint
+        self.type_checks: dict[str, str] = {}  # summary by source fingerprint
+
+    def rendered(
+        self, combination: Mapping[str, Any], name: str | None = None
+    ) -> Project:
+        """A project rendered with *combination* (not installed)."""
+        slug = re.sub(r"[^A-Za-z0-9.]+", "_", name or combination_id(combination))
+        dest = Path(tempfile.mkdtemp(prefix=f"{slug}-", dir=self.root)) / "service"
+        return Project(render(self.template, dest, combination), combination)
+
+    def rendering(self, combination: Mapping[str, Any]) -> Project:
+        """The project rendered with *combination*, once per worker."""
+        key = combination_id(combination)
+        if key not in self.renderings:
+            self.renderings[key] = self.rendered(combination)
+        return self.renderings[key]
+
+    def installed(self, combination: Mapping[str, Any]) -> Project:
+        """A synced project that runs exactly as one rendered with *combination*.
+
+        Combinations with the same declared dependencies share one virtual
+        environment; each runs its own code in its own directory (see
+        ``Project.run_env``).
+        """
+        key = combination_id(combination)
+        if key not in self.installed_for:
+            project = self.rendering(combination)
+            fingerprint = project.dependency_fingerprint()
+            if fingerprint not in self.installs:
+                project.sync()
+                self.installs[fingerprint] = project
+            project.install = self.installs[fingerprint]
+            self.installed_for[key] = project
+        return self.installed_for[key]
+
+    def own_tests(self, project: Project, env: dict[str, str]) -> str:
+        """The summary of *project*'s own tests, run once per distinct code
+        and dependencies (``runtime_fingerprint``)."""
+        assert project.install is not None, "own tests need an installed project"
+        fingerprint = project.runtime_fingerprint()
+        if fingerprint not in self.own_test_runs:
+            self.own_test_runs[fingerprint] = project.own_tests(env)
+        return self.own_test_runs[fingerprint]
+
+    def type_check(self, project: Project) -> str:
+        """The summary of *project*'s type check, run once per distinct
+        Python code (``source_fingerprint``), with one mypy cache per worker."""
+        assert project.install is not None, "mypy needs an installed project"
+        fingerprint = project.source_fingerprint()
+        if fingerprint not in self.type_checks:
+            cache = self.root / "mypy-cache"
+            self.type_checks[fingerprint] = project.type_check(cache)
+        return self.type_checks[fingerprint]
