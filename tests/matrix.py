@@ -13,6 +13,7 @@ tests (``.realtime``, ``.needs_redis``, ...), named in this one place.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterator, Mapping
 from functools import cached_property
 from pathlib import Path
@@ -172,3 +173,29 @@ def default_answers(path: Path = COPIER_YML) -> Combination:
         if _choices(spec) is not None and _asked(spec, defaults):
             defaults[name] = spec.get("default")
     return Combination(defaults)
+
+
+def covering_set(
+    candidates: list[Combination] | None = None, strength: int = 2
+) -> list[Combination]:
+    """A few of *candidates* (default: every combination) in which every
+    answer (``strength=1``) or every pair of answers (``strength=2``) that
+    the candidates hold appears at least once.
+
+    Greedy: each step takes the combination that covers the most tuples
+    still missing, so the set is small (not always the smallest) and the
+    same on every run.
+    """
+    candidates = combinations() if candidates is None else candidates
+
+    def tuples(combination: Combination) -> set[tuple[tuple[str, Any], ...]]:
+        items = sorted(combination.items())
+        return set(itertools.combinations(items, strength))
+
+    wanted = set().union(*(tuples(c) for c in candidates))
+    chosen: list[Combination] = []
+    while wanted:
+        best = max(candidates, key=lambda c: len(wanted & tuples(c)))
+        chosen.append(best)
+        wanted -= tuples(best)
+    return chosen

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from .generated import render, run, uv_bin
-from .matrix import load_questions
+from .matrix import Combination, covering_set, load_questions
 from .projects import ProjectFactory
 
 PARSE_EACH = "import ast, sys\nfor p in sys.argv[1:]: ast.parse(open(p).read(), p)"
@@ -50,6 +50,15 @@ PARSE_EACH = "import ast, sys\nfor p in sys.argv[1:]: ast.parse(open(p).read(), 
         ({"package_name": "asyncio"}, "would shadow the module 'asyncio'"),
         ({"package_name": "hypercorn"}, "would shadow the module 'hypercorn'"),
         ({"package_name": "test"}, "would shadow the module 'test'"),
+        ({"package_name": "conftest"}, "would shadow the module 'conftest'"),
+        (
+            {"package_name": "a" * 41},
+            f"'{'a' * 41}' is 41 characters long: a package name may have at most 40",
+        ),
+        (
+            {"project_name": "The Customer Billing And Invoicing Platform Service"},
+            "pick a shorter one, such as 'the_customer_billing_and_invoicing_platf'",
+        ),
         ({"project_name": "Test"}, "'test' would shadow the module 'test'"),
         (
             {"author_email": "not-an-email"},
@@ -126,3 +135,21 @@ def test_every_question_has_help() -> None:
         if spec.get("when") is False:
             continue
         assert spec.get("help"), f"question {name!r} has no help text"
+
+
+@pytest.mark.parametrize("combination", covering_set(strength=1), ids=lambda c: c.id)
+def test_the_longest_names_render_lint_clean(
+    projects: ProjectFactory, combination: Combination
+) -> None:
+    """Names are rendered into imports, strings and docstrings: at the
+    longest the questions allow, every answer still lints and formats."""
+    project = projects.rendered(
+        combination.but(
+            project_name="An Eighty Character Project Name For A Service " + "x" * 33,
+            package_name="a_forty_character_package_name_for_tests",
+            description="A description " + "long " * 40,
+        ),
+        name="longest-names",
+    )
+    assert len(project.package) == 40
+    project.lint()
