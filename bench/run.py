@@ -92,7 +92,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--pool-size", type=int, default=10, help="database pool size (10)"
     )
     parser.add_argument(
-        "--python", default="3.13", help="Python for the servers (3.13)"
+        "--python", default="3.14", help="Python for the servers (3.14)"
     )
     parser.add_argument(
         "--answer",

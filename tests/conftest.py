@@ -18,6 +18,7 @@ import pytest
 from . import services
 from .generated import SERVING_QUESTIONS, Project, snapshot_template
 from .matrix import default_answers
+from .phases import PhaseTimes
 from .projects import ProjectFactory, matrix_params
 from .services import REDIS_URL, Databases
 
@@ -71,6 +72,12 @@ def databases(tmp_path: Path, in_ci: bool) -> Iterator[Databases]:
     """Make databases for the test's services; drop them when it ends."""
     with contextlib.ExitStack() as stack:
         yield Databases(stack, tmp_path, in_ci)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Report the time per phase at the end (on xdist's controller only)."""
+    if not hasattr(config, "workerinput"):
+        config.pluginmanager.register(PhaseTimes(), "phase-times")
 
 
 @pytest.hookimpl(trylast=True)

@@ -11,8 +11,9 @@ a CI machine with neither, such as the one this template is developed on:
   daemon is stopped by its PID afterwards.
 * **Base image.** The Dockerfile names ``python:<version>-slim``. Without a
   registry, a stand-in is built: Debian ``--variant=minbase`` from
-  ``debootstrap`` (trixie has Python 3.13) imported with ``docker import``,
-  Debian's ``python3`` and ``python3-venv`` with a virtual environment on
+  ``debootstrap`` (trixie has Python 3.13, forky 3.14 and 3.15) imported
+  with ``docker import``, Debian's ``python3.X`` and ``python3.X-venv`` with a
+  virtual environment on
   PATH (as the official image has ``python`` and ``pip`` on PATH), and the
   host's extra CA certificates so HTTPS to the package index works from a
   build behind a TLS-inspecting proxy. It is tagged with the official name.
@@ -34,8 +35,8 @@ from pathlib import Path
 CACHE = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / (
     "copier-quart-tests"
 )
-# Debian releases whose python3 is the version the key names.
-DEBIAN_PYTHON = {"3.13": "trixie", "3.11": "bookworm"}
+# Debian releases that package the Python version the key names (python3.X).
+DEBIAN_PYTHON = {"3.15": "forky", "3.14": "forky", "3.13": "trixie"}
 DEBIAN_MIRROR = os.environ.get("DEBIAN_MIRROR", "http://deb.debian.org/debian")
 HOST_CA_CERTIFICATES = Path("/usr/local/share/ca-certificates")
 
@@ -56,7 +57,7 @@ STAND_IN_DOCKERFILE = """\
 FROM {rootfs}
 COPY ca-certificates/ /usr/local/share/ca-certificates/
 RUN update-ca-certificates \\
-    && python3 -m venv /usr/local/python \\
+    && python{version} -m venv /usr/local/python \\
     && ln -s /usr/local/python/bin/python /usr/local/bin/python
 ENV PATH={path} \\
     SSL_CERT_FILE=/etc/ssl/certs/ca-certificates.crt \\
@@ -183,9 +184,9 @@ def docker_engine() -> Iterator[Engine]:
         shutil.rmtree(exec_root, ignore_errors=True)
 
 
-def _debootstrap(suite: str) -> Path:
-    """A minbase root file system of *suite* with Python, as a tarball."""
-    tarball = CACHE / f"debian-{suite}-python.tar"
+def _debootstrap(suite: str, python_version: str) -> Path:
+    """A minbase root file system of *suite* with *python_version*, as a tarball."""
+    tarball = CACHE / f"debian-{suite}-python{python_version}.tar"
     if tarball.exists():
         return tarball
     if not shutil.which("debootstrap"):
@@ -196,10 +197,13 @@ def _debootstrap(suite: str) -> Path:
             [
                 "debootstrap",
                 "--variant=minbase",
-                "--include=python3,python3-venv,ca-certificates",
+                f"--include=python{python_version},python{python_version}-venv,"
+                "ca-certificates",
                 suite,
                 str(rootfs),
                 DEBIAN_MIRROR,
+                # bookworm's debootstrap has no script named after forky.
+                *(["/usr/share/debootstrap/scripts/sid"] if suite == "forky" else []),
             ],
             capture_output=True,
             text=True,
@@ -241,16 +245,19 @@ def base_image(engine: Engine, python_version: str) -> str:
             f"no registry, and no Debian release ships Python {python_version} "
             "for an offline stand-in"
         )
-    rootfs = f"copier-quart-tests/debian-{suite}-rootfs"
+    rootfs = f"copier-quart-tests/debian-{suite}-python{python_version}-rootfs"
     if not engine.has_image(rootfs):
-        engine.run("import", str(_debootstrap(suite)), rootfs, timeout=600)
+        tarball = _debootstrap(suite, python_version)
+        engine.run("import", str(tarball), rootfs, timeout=600)
     with tempfile.TemporaryDirectory(prefix="cq-base-") as directory:
         context = Path(directory)
         certificates = context / "ca-certificates"
         certificates.mkdir()
         for certificate in sorted(HOST_CA_CERTIFICATES.glob("*.crt")):
             shutil.copy(certificate, certificates / certificate.name)
-        dockerfile = STAND_IN_DOCKERFILE.format(rootfs=rootfs, path=STAND_IN_PATH)
+        dockerfile = STAND_IN_DOCKERFILE.format(
+            rootfs=rootfs, path=STAND_IN_PATH, version=python_version
+        )
         (context / "Dockerfile").write_text(dockerfile)
         engine.run("build", "-q", "-t", name, str(context), timeout=600)
     return name

@@ -188,14 +188,14 @@ def covering_set(
     """
     candidates = combinations() if candidates is None else candidates
 
-    def tuples(combination: Combination) -> set[tuple[tuple[str, Any], ...]]:
-        items = sorted(combination.items())
-        return set(itertools.combinations(items, strength))
-
-    wanted = set().union(*(tuples(c) for c in candidates))
+    tuples = [
+        (c, frozenset(itertools.combinations(sorted(c.items()), strength)))
+        for c in candidates
+    ]
+    wanted = set().union(*(held for _, held in tuples))
     chosen: list[Combination] = []
     while wanted:
-        best = max(candidates, key=lambda c: len(wanted & tuples(c)))
+        best, held = max(tuples, key=lambda pair: len(wanted & pair[1]))
         chosen.append(best)
-        wanted -= tuples(best)
+        wanted -= held
     return chosen

@@ -18,7 +18,13 @@ from typing import Any
 import pytest
 
 from .generated import SERVING_QUESTIONS, Project, render
-from .matrix import Combination, combination_id, combinations, default_answers
+from .matrix import (
+    Combination,
+    combination_id,
+    combinations,
+    covering_set,
+    default_answers,
+)
 
 
 def worker_group(combination: Mapping[str, Any]) -> str:
@@ -32,13 +38,17 @@ def matrix_params(
     where: Callable[[Combination], bool] = lambda combination: True,
     *,
     vary: frozenset[str] = frozenset(),
+    cover: int | None = None,
 ) -> list[Any]:
     """One pytest param per combination (those *where* accepts), grouped for
     xdist so each is rendered and installed on one worker.
 
     Feature tests run with the default serving answers (their code is the
     same under each); the serving questions in *vary* take every answer, for
-    the tests of serving itself and the full-matrix checks.
+    the tests of serving itself and the full-matrix checks. With *cover*
+    (2 for the deep suites), only a covering set of those combinations runs:
+    every pair (or single answer, with 1) of answers among them at least
+    once (:func:`~tests.matrix.covering_set`).
     """
     defaults = default_answers()
 
@@ -48,14 +58,16 @@ def matrix_params(
             for name in SERVING_QUESTIONS - vary
         )
 
+    chosen = [c for c in combinations() if where(c) and serving_ok(c)]
+    if cover is not None:
+        chosen = covering_set(chosen, strength=cover)
     return [
         pytest.param(
             combination,
             id=combination.id,
             marks=pytest.mark.xdist_group(worker_group(combination)),
         )
-        for combination in combinations()
-        if where(combination) and serving_ok(combination)
+        for combination in chosen
     ]
 
 

@@ -1,6 +1,6 @@
-"""Every combination with a database, booted against a real database of its
-own: migrations by the service's own ``alembic``, messages that survive a
-restart, and a database that goes away and comes back."""
+"""Combinations with a database (a covering set), each booted against a real
+database of its own: migrations by the service's own ``alembic``, messages
+that survive a restart, and a database that goes away and comes back."""
 
 from __future__ import annotations
 
@@ -19,22 +19,10 @@ from .services import Databases
 pytestmark = pytest.mark.slow
 
 
-def with_both_realtime_endpoints(combination: Combination) -> bool:
-    """Whether the combination has /ws and /events (and either broker).
-
-    The database's life cycle does not depend on which realtime endpoints
-    exist, only on the store and the broker wiring; each endpoint's own
-    interplay with every database is in test_realtime.py.
-    """
-    return bool(combination.websockets and combination.sse)
-
-
-WITH_DATABASE = matrix_params(
-    lambda c: c.database != "none" and with_both_realtime_endpoints(c)
-)
-SERVER_DATABASES = matrix_params(
-    lambda c: c.database_server and with_both_realtime_endpoints(c)
-)
+# Covering sets: every pair of answers among the combinations with a database
+# (the store and broker wiring, the endpoints, the Python), each at least once.
+WITH_DATABASE = matrix_params(lambda c: c.database != "none", cover=2)
+SERVER_DATABASES = matrix_params(lambda c: c.database_server, cover=2)
 POOL_SIZE = 3
 PRODUCTION = {"APP_ENV": "production", "SECRET_KEY": "template-tests-secret"}
 

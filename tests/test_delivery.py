@@ -44,7 +44,12 @@ PYTHON = default_answers().python_version
 
 
 def both_endpoints(combination: Combination) -> bool:
-    """Combinations with WebSockets and SSE, on the default Python."""
+    """Combinations with WebSockets and SSE, on the default Python.
+
+    The contract's code paths are the store's and the broker's; the
+    interpreter's part in realtime is covered pairwise by test_realtime.py,
+    so these load tests (minutes in all) stay on one Python.
+    """
     return bool(
         combination.websockets
         and combination.sse
@@ -53,8 +58,8 @@ def both_endpoints(combination: Combination) -> bool:
 
 
 # Every store with every broker: where the order comes from.
-STORES = matrix_params(both_endpoints)
-REDIS = matrix_params(lambda c: both_endpoints(c) and c.needs_redis)
+STORES = matrix_params(both_endpoints, cover=2)
+REDIS = matrix_params(lambda c: both_endpoints(c) and c.needs_redis, cover=2)
 DEFAULT = matrix_params(lambda c: c == default_answers())
 PROTOCOLS = matrix_params(
     lambda c: c.but(http="h2") == default_answers(), vary=frozenset({"http"})

@@ -2,10 +2,19 @@
 
 from __future__ import annotations
 
+import itertools
 import re
 from pathlib import Path
+from typing import Any
 
-from .matrix import combination_id, combinations, default_answers, load_questions
+from .matrix import (
+    Combination,
+    combination_id,
+    combinations,
+    covering_set,
+    default_answers,
+    load_questions,
+)
 
 SAMPLE = """
 _subdirectory: template
@@ -77,3 +86,17 @@ def test_pins_agree() -> None:
     assert service, "no ruff pin in template/pyproject.toml.jinja"
     assert hook, "no ruff-pre-commit rev in the template"
     assert suite[1] == service[1] == hook[1]
+
+
+def test_a_covering_set_holds_every_pair_in_a_fraction_of_the_matrix() -> None:
+    every = combinations()
+    chosen = covering_set(every, strength=2)
+
+    def pairs(group: list[Combination]) -> set[tuple[tuple[str, Any], ...]]:
+        return {
+            pair for c in group for pair in itertools.combinations(sorted(c.items()), 2)
+        }
+
+    assert pairs(chosen) == pairs(every)
+    assert len(chosen) * 10 < len(every), len(chosen)
+    assert covering_set(every, strength=2) == chosen  # the same on every run

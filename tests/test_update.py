@@ -41,7 +41,7 @@ TOOLS = Path(sys.executable).parent
 CONFLICT_MARKER = re.compile(r"^(<<<<<<< |=======$|>>>>>>> )", re.MULTILINE)
 HOOKS = "src/{{package_name}}/hooks.py.jinja"
 REFERRER = '    "Referrer-Policy": "strict-origin-when-cross-origin",\n'
-SQLITE_FILE = '/ "{{ package_name }}.sqlite3"'
+SQLITE_FILE = '/ f"{__package__}.sqlite3"'
 CONTRIBUTING = "# Contributing\n\nRun `uv run pytest` before you push.\n"
 EXECUTABLE = stat.S_IXUSR | stat.S_IXGRP | stat.S_IXOTH
 MIGRATION = {
@@ -139,7 +139,7 @@ SPREAD = [
     for answers in (
         default_answers(),
         default_answers().but(
-            python_version="3.12",
+            python_version="3.13",
             websockets=False,
             broker="redis",
             database="postgresql",

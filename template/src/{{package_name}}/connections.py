@@ -36,6 +36,8 @@ from hypercorn.events import Closed, Event, RawData, Updated
 logger = logging.getLogger(__name__)
 
 SEND_BUFFER_BYTES = 128 * 1024
+# A write to a client that has gone: reset, or a transport already closed.
+CLIENT_GONE = (ConnectionError, RuntimeError)
 
 
 class BoundedTCPServer(TCPServer):
@@ -92,7 +94,7 @@ class BoundedTCPServer(TCPServer):
             )
             self.drop()
             await self.protocol.handle(Closed())
-        except (ConnectionError, RuntimeError):
+        except CLIENT_GONE:
             await self.protocol.handle(Closed())
 
     def drop(self) -> None:
