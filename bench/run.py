@@ -314,27 +314,26 @@ FANOUT_HOW = (
     "by default); latency runs from sending the POST to the subscriber reading it."
 )
 
+
+def fanout_to(answer: str, subscribers: str, endpoint: str) -> Scenario:
+    """The fan-out to one realtime endpoint (the service's *answer*)."""
+    kind = "ws" if answer == "websockets" else answer
+    return Scenario(
+        title=f"Realtime fan-out: {subscribers} subscribers",
+        how=FANOUT_HOW.format(kind=endpoint),
+        unit="deliveries/s",
+        realtime=True,
+        needs_answers=frozenset({answer}),
+        measure=fanout_scenario(kind),
+        warm_up=lambda server: fanout_warm_up(server, kind),
+    )
+
+
 SCENARIOS: dict[str, Scenario] = {
     # Fan-out first, on fresh processes: their memory growth per subscriber
     # is then not hidden by memory an earlier scenario left behind.
-    "sse-fanout": Scenario(
-        title="Realtime fan-out: Server-Sent Events subscribers",
-        how=FANOUT_HOW.format(kind="GET /events"),
-        unit="deliveries/s",
-        realtime=True,
-        needs_answers=frozenset({"sse"}),
-        measure=fanout_scenario("sse"),
-        warm_up=lambda server: fanout_warm_up(server, "sse"),
-    ),
-    "ws-fanout": Scenario(
-        title="Realtime fan-out: WebSocket subscribers",
-        how=FANOUT_HOW.format(kind="/ws"),
-        unit="deliveries/s",
-        realtime=True,
-        needs_answers=frozenset({"websockets"}),
-        measure=fanout_scenario("ws"),
-        warm_up=lambda server: fanout_warm_up(server, "ws"),
-    ),
+    "sse-fanout": fanout_to("sse", "Server-Sent Events", "GET /events"),
+    "ws-fanout": fanout_to("websockets", "WebSocket", "/ws"),
     "soak": Scenario(
         title="Realtime soak: 1,000 SSE + 1,000 WebSocket subscribers, 20/s",
         how=(
