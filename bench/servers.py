@@ -102,6 +102,7 @@ class Server:
     h2c: bool = False
     migrates_itself: bool = False
     keep_alive: bool = True  # gunicorn's sync workers close every connection
+    api: bool = True  # the messages API (the bare apps have only JSON and I/O)
     description: str = ""
     pinned: bool = True  # to core 0; a smoke run lets its servers share every core
     process: subprocess.Popen[bytes] | None = None
@@ -400,6 +401,32 @@ def make_servers(
             h2c=True,
             migrates_itself=True,
             description="the same generated app on granian (Rust HTTP/1.1 and HTTP/2)",
+        ),
+        Server(
+            "bare-quart-schema",
+            [str(peer_python), "bare_quart.py", "--schema"],
+            PEERS,
+            8108,
+            f"{database_prefix}_bare_quart_schema",
+            peer_env,
+            h2c=True,
+            api=False,
+            description=(
+                "bare Quart + quart-schema returning a pydantic model, on the "
+                "service's server (`hypercorn.asyncio.serve`, uvloop, 1 process): "
+                "the yardstick for the template's own cost per request"
+            ),
+        ),
+        Server(
+            "bare-quart",
+            [str(peer_python), "bare_quart.py"],
+            PEERS,
+            8109,
+            f"{database_prefix}_bare_quart",
+            peer_env,
+            h2c=True,
+            api=False,
+            description="bare Quart returning a dict, on the same server",
         ),
         Server(
             "fastapi-uvicorn",
