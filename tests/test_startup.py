@@ -72,15 +72,16 @@ def test_the_readme_quick_start_serves_the_default_service(
     shutil.copytree(template, checkout)
     port = free_port()
     log = tmp_path / "quick-start.log"
-    process = subprocess.Popen(  # noqa: S602 - the README's shell command
-        quick_start_command(),
-        shell=True,
-        cwd=checkout,
-        env=service_env({"PORT": str(port)}),
-        stdout=log.open("w"),
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
+    with log.open("w") as output:
+        process = subprocess.Popen(  # noqa: S602 - the README's shell command
+            quick_start_command(),
+            shell=True,
+            cwd=checkout,
+            env=service_env({"PORT": str(port)}),
+            stdout=output,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
     try:
         deadline = time.monotonic() + 180
         while time.monotonic() < deadline and process.poll() is None:
