@@ -1,8 +1,8 @@
 """Where a run's time goes: worker-seconds per phase, printed at the end.
 
-Each test's setup, call and teardown count toward its phase; installs and
-renderings are made by fixtures, so they count toward the first test that
-needs them (mostly ``render + lint`` and ``own tests``). With xdist the
+Each test's setup, call and teardown count toward its phase; renderings and
+installs are made by fixtures, so they count toward the first test that
+needs them (``render + leftovers`` and ``install + mypy``). With xdist the
 times come from every worker, so they add up to about twice the wall time
 on two workers.
 """

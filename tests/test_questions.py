@@ -106,10 +106,13 @@ def test_awkward_names_still_render_valid_python(projects: ProjectFactory) -> No
         name="awkward",
     )
     assert project.package == "caf_quoted_service"
-    # Parsed by the Python the service targets (its syntax is newer than the
-    # suite's), with warnings such as invalid escape sequences as errors.
+    # Parsed by the oldest Python a service may target (its syntax is newer
+    # than the suite's), with warnings such as invalid escape sequences as
+    # errors.
+    choices = load_questions()["python_version"]["choices"].values()
+    oldest = min(choices, key=lambda version: tuple(map(int, version.split("."))))
     sources = [str(path) for path in project.path.rglob("*.py")]
-    python = [uv_bin(), "run", "--no-project", "--python", "3.13", "python"]
+    python = [uv_bin(), "run", "--no-project", "--python", oldest, "python"]
     run([*python, "-W", "error", "-c", PARSE_EACH, *sources], project.path)
     metadata = tomllib.loads((project.path / "pyproject.toml").read_text())["project"]
     assert metadata["description"] == 'It says "hi" and uses a backslash \\'
