@@ -48,3 +48,13 @@ async def test_hsts_over_https_in_production_only(app: Quart) -> None:
     assert response.headers["Strict-Transport-Security"] == "max-age=31536000"
     response = await client.get("/health/live")  # plain HTTP: never
     assert "Strict-Transport-Security" not in response.headers
+
+
+async def test_a_views_own_security_header_is_kept(app: Quart) -> None:
+    @app.get("/framed")
+    async def framed() -> tuple[str, dict[str, str]]:
+        return "ok", {"X-Frame-Options": "SAMEORIGIN"}
+
+    response = await app.test_client().get("/framed")
+    assert response.headers.get_all("X-Frame-Options") == ["SAMEORIGIN"]
+    assert response.headers["X-Content-Type-Options"] == "nosniff"
