@@ -6,6 +6,11 @@ import statistics
 from typing import Any
 
 SERVICE = "quart-service"
+# Memory figures per connection a scenario may report, and what they count.
+PER_CONNECTION = {
+    "bytes_per_subscriber": "subscriber",
+    "bytes_per_connection": "connection",
+}
 
 
 def summarize(samples: list[dict[str, Any]], metric: str) -> dict[str, Any]:
@@ -25,7 +30,7 @@ def summarize(samples: list[dict[str, Any]], metric: str) -> dict[str, Any]:
             continue
         if key in {"failures", "lost"}:
             summary[key] = sum(numbers)
-        elif key in {"peak_rss", "bytes_per_subscriber"}:
+        elif key in {"peak_rss", "bytes_per_subscriber", "bytes_per_connection"}:
             summary[key] = max(numbers)  # the worst round
         else:
             summary[key] = statistics.median(numbers)
@@ -87,9 +92,10 @@ def table(scenarios: list[dict[str, Any]]) -> str:
                 f"| {_fmt(row.get('memory_ratio'), 2)} |"
             )
         extra = [
-            f"{name}: {_fmt(row['bytes_per_subscriber'] / 1024, 1)} KiB per subscriber"
+            f"{name}: {_fmt(row[key] / 1024, 1)} KiB per {what}"
             for name, row in scenario["servers"].items()
-            if "bytes_per_subscriber" in row
+            for key, what in PER_CONNECTION.items()
+            if key in row
         ]
         if extra:
             out.append("\nMemory per connection: " + "; ".join(extra) + ".")

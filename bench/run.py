@@ -28,6 +28,7 @@ from typing import Any, TypeVar
 
 import uvloop
 from fanout import fanout
+from idle import hold_idle
 from load import MESSAGES_SCRIPT, LoadResult, h2load, wrk
 from report import SERVICE, add_ratios, summarize, table
 from servers import (
@@ -175,15 +176,17 @@ def capped(connections: int, args: argparse.Namespace) -> int:
     return min(connections, args.max_connections or connections)
 
 
-def load_scenario(path: str, connections: int, script: Path | None = None) -> Measure:
-    """wrk on *path* from *connections* connections (*script* makes the requests)."""
+def load_scenario(
+    path: str, connections: int, script: Path | None = None, min_seconds: float = 0
+) -> Measure:
+    """wrk on *path* from *connections* connections (*script* makes the requests),
+    for --seconds but at least *min_seconds*."""
 
     def measure(server: Server, args: argparse.Namespace, _: Path) -> dict[str, Any]:
         assert server.process is not None
+        seconds = max(args.seconds, min_seconds)
         with Usage(server.process.pid) as usage:
-            result = wrk(
-                server.url + path, capped(connections, args), args.seconds, script
-            )
+            result = wrk(server.url + path, capped(connections, args), seconds, script)
         return {
             "rate": result.rate,
             "p50_ms": result.p50_ms,
@@ -288,6 +291,42 @@ def measure_fanout(
     }
 
 
+IDLE_CONNECTIONS = 10_000
+SSE_CROWD = 10_000
+
+
+def idle_scenario(server: Server, args: argparse.Namespace, _: Path) -> dict[str, Any]:
+    """10,000 answered keep-alive connections held open at once."""
+    assert server.process is not None
+    pid = server.process.pid
+    with Usage(pid) as usage:
+        result = run_async(
+            hold_idle(server.port, capped(IDLE_CONNECTIONS, args), lambda: rss(pid))
+        )
+    time.sleep(args.settle)  # let the server close them before the next run
+    return {
+        "rate": result.open,
+        "failures": result.failed,
+        "peak_rss": usage.peak_rss,
+        "bytes_per_connection": result.bytes_per_connection,
+    }
+
+
+def sse_crowd_scenario(
+    server: Server, args: argparse.Namespace, _: Path
+) -> dict[str, Any]:
+    """10,000 SSE subscribers, 5 messages at 5/s: memory per open stream."""
+    return measure_fanout(
+        server,
+        "sse",
+        capped(SSE_CROWD, args),
+        5,
+        5.0,
+        timeout=120,
+        settle=max(args.settle, 3.0 if not args.smoke else 0.2),
+    )
+
+
 def fanout_warm_up(server: Server, kind: str) -> None:
     """A small fan-out, so the first measured round is not also the first ever."""
     run_async(fanout(server.port, kind, 100, 5, 40, memory=lambda: 0))
@@ -369,6 +408,40 @@ SCENARIOS: dict[str, Scenario] = {
         how="wrk, 1,000 connections; the physical limit is 20,000 req/s.",
         unit="req/s",
         measure=load_scenario("/bench/io", 1000),
+    ),
+    "slow-upstream": Scenario(
+        title="A slow upstream (GET /bench/slow awaits 1 s), 2,000 connections",
+        how=(
+            "wrk, 2,000 connections for at least 5 s; every request waits 1 s on "
+            "I/O, so the physical limit is 2,000 req/s. A thread per request caps "
+            "Flask's 100 threads at 100 req/s."
+        ),
+        unit="req/s",
+        measure=load_scenario("/bench/slow", 2000, min_seconds=5),
+    ),
+    "idle-10k": Scenario(
+        title="10,000 idle keep-alive connections",
+        how=(
+            "The bench's asyncio client opens 10,000 connections, 250 at a time, "
+            "with one GET /health/live answered on each, and holds them all open; "
+            "the figure is how many were open and answered at once, the memory "
+            "per connection the server's RSS growth over them."
+        ),
+        unit="connections held",
+        measure=idle_scenario,
+        needs_keep_alive=True,
+    ),
+    "sse-10k": Scenario(
+        title="10,000 SSE subscribers",
+        how=(
+            "The fan-out client opens 10,000 SSE streams and posts 5 messages at "
+            "5/s once every stream has the warm-up message: deliveries/s, losses "
+            "and memory per open stream."
+        ),
+        unit="deliveries/s",
+        realtime=True,
+        needs_answers=frozenset({"sse"}),
+        measure=sse_crowd_scenario,
     ),
     "messages": Scenario(
         title="Messages API on PostgreSQL, 100 connections",

@@ -43,7 +43,8 @@ PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/test"
 # stand-in for a slow upstream). ``python -m bench_entry`` runs the
 # service's own ``main()`` (settings, Hypercorn, signals) on that app.
 BENCH_SERVICE = '''\
-"""Added by bench/: the service's app plus /bench/io, served by its own main()."""
+"""Added by bench/: the service's app plus /bench/io and /bench/slow, served by
+its own main()."""
 
 import asyncio
 import sys
@@ -60,6 +61,13 @@ bp = Blueprint("bench_io", __name__)
 async def slow_io() -> dict[str, str]:
     """Answer after 50 ms of awaited I/O."""
     await asyncio.sleep(0.05)
+    return {{"status": "ok"}}
+
+
+@bp.get("/bench/slow")
+async def slow_upstream() -> dict[str, str]:
+    """Answer after 1 s of awaited I/O (a slow upstream)."""
+    await asyncio.sleep(1)
     return {{"status": "ok"}}
 
 

@@ -49,6 +49,11 @@ def create_app(schema: bool) -> Quart:
         await asyncio.sleep(0.05)
         return {"status": "ok"}
 
+    @app.get("/bench/slow")
+    async def slow_upstream() -> dict[str, str]:
+        await asyncio.sleep(1)
+        return {"status": "ok"}
+
     return app
 
 

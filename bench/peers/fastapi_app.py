@@ -92,6 +92,12 @@ async def io() -> dict[str, str]:
     return {"status": "ok"}
 
 
+@app.get("/bench/slow")
+async def slow() -> dict[str, str]:
+    await asyncio.sleep(1)
+    return {"status": "ok"}
+
+
 @app.get("/api/messages")
 async def list_messages(
     limit: int = Query(50, ge=1, le=200), before: int | None = Query(None, ge=1)

@@ -55,6 +55,12 @@ def io():
     return {"status": "ok"}
 
 
+@app.get("/bench/slow")
+def slow():
+    time.sleep(1)
+    return {"status": "ok"}
+
+
 @app.get("/api/messages")
 def list_messages():
     limit = request.args.get("limit", 50, type=int)
