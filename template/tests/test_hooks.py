@@ -58,3 +58,12 @@ async def test_a_views_own_security_header_is_kept(app: Quart) -> None:
     response = await app.test_client().get("/framed")
     assert response.headers.get_all("X-Frame-Options") == ["SAMEORIGIN"]
     assert response.headers["X-Content-Type-Options"] == "nosniff"
+
+
+async def test_a_views_own_request_id_header_is_replaced(app: Quart) -> None:
+    @app.get("/proxied")
+    async def proxied() -> tuple[str, dict[str, str]]:
+        return "ok", {"X-Request-ID": "upstream-id"}
+
+    response = await app.test_client().get("/proxied", headers={"X-Request-ID": "mine"})
+    assert response.headers.get_all("X-Request-ID") == ["mine"]
