@@ -320,6 +320,7 @@ def sse_crowd_scenario(
     A server that cannot hold them all gets a row of zero deliveries, every
     message lost, instead of ending the run."""
     subscribers = capped(SSE_CROWD, args)
+    settle = args.settle if args.smoke else max(args.settle, 3.0)  # 10,000 closes
     try:
         return measure_fanout(
             server,
@@ -328,11 +329,11 @@ def sse_crowd_scenario(
             5,
             5.0,
             timeout=120,
-            settle=max(args.settle, 3.0 if not args.smoke else 0.2),
+            settle=settle,
         )
     except RuntimeError as error:  # subscribers not connected in time
         print(f"  sse-10k     {server.name}: {error}", file=sys.stderr)
-        time.sleep(max(args.settle, 3.0))
+        time.sleep(settle)
         return {"rate": 0.0, "lost": subscribers * 5, "delivered": 0}
 
 
