@@ -125,6 +125,8 @@ class Server:
         """Start the server (on *port*, default its own) pinned to core 0."""
         port = port or self.port
         env = {**os.environ, **self.env, "PORT": str(port)}
+        # The service's metrics port, 1000 above each instance's own port.
+        env = {k: v.replace("{metrics_port}", str(port + 1000)) for k, v in env.items()}
         env.pop("VIRTUAL_ENV", None)
         # Start from compiled bytecode, as a deployed image does (uv sync
         # --compile-bytecode below; UV_COMPILE_BYTECODE in the Dockerfile).
@@ -336,7 +338,10 @@ def make_servers(
     service_python = service.resolve() / ".venv" / "bin" / "python"
     peer_python = PEERS / ".venv" / "bin" / "python"
     bin_dir = peer_python.parent
+    # METRICS_PORT is bound by Hypercorn only; on the other servers the app
+    # counts its requests all the same (see Server.spawn).
     service_env = {
+        "METRICS_PORT": "{metrics_port}",
         "APP_ENV": "production",
         "SECRET_KEY": "bench-" + "x" * 32,
         "AUTO_MIGRATE": "true",

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import signal
 
+import httpx
+from prometheus_client.parser import text_string_to_metric_families
+
 from .generated import Project, Service
 
 
@@ -65,6 +68,26 @@ def check_routes(service: Service) -> None:
         assert "Traceback" not in missing.text
 
         assert http.get("/openapi.json").json()["info"]["title"]
+
+    check_metrics(service)
+
+
+def check_metrics(service: Service) -> None:
+    """The requests above are counted, on the metrics port, which serves
+    nothing else (and the service's own port no metrics)."""
+    scrape = {
+        (each.name, tuple(sorted(each.labels.items()))): each.value
+        for family in text_string_to_metric_families(service.scrape())
+        for each in family.samples
+    }
+    posted = (("method", "POST"), ("route", "/api/messages"), ("status", "201"))
+    assert scrape[("http_request_duration_seconds_count", posted)] == 1
+    assert scrape[("messages_published_total", ())] == 1
+    unmatched = (("method", "GET"), ("route", "<unmatched>"), ("status", "404"))
+    assert scrape[("http_request_duration_seconds_count", unmatched)] == 1
+    metrics_port = service.metrics_url.removesuffix("/metrics")
+    assert httpx.get(f"{metrics_port}/health/live").status_code == 404
+    assert httpx.get(f"{service.base_url}/metrics").status_code == 404
 
 
 def check_stops_cleanly(service: Service) -> None:

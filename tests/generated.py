@@ -393,7 +393,9 @@ class Project:
         return subprocess.run(
             [str(self.python), "-m", self.package],
             cwd=self.path,
-            env=service_env({"PORT": "0", **self.run_env(), **env}),
+            env=service_env(
+                {"PORT": "0", "METRICS_PORT": "0", **self.run_env(), **env}
+            ),
             capture_output=True,
             text=True,
             timeout=30,
@@ -426,10 +428,19 @@ class Service:
     base_url: str = ""  # cleartext HTTP on PORT
     tls_url: str = ""  # HTTPS on TCP TLS_PORT, with a certificate
     quic_port: int = 0  # HTTP/3 on UDP TLS_PORT, with a certificate and h3
+    metrics_url: str = ""  # /metrics on METRICS_PORT, unless it is 0
 
     def start(self, timeout: float = 30) -> None:
         """Start the process and wait until it answers ``/health/live``."""
-        env = {"HOST": "127.0.0.1", "PORT": "0", **self.project.run_env(), **self.env}
+        env = {
+            "HOST": "127.0.0.1",
+            "PORT": "0",
+            "METRICS_PORT": str(free_port()),
+            **self.project.run_env(),
+            **self.env,
+        }
+        if env["METRICS_PORT"] != "0":
+            self.metrics_url = f"http://127.0.0.1:{env['METRICS_PORT']}/metrics"
         log = self.log_path.open("wb")
         self.process = subprocess.Popen(
             [str(self.project.python), "-m", self.project.package],
@@ -459,7 +470,7 @@ class Service:
                 self.quic_port = int(port)
             elif scheme == "https":
                 self.tls_url = f"https://{host}:{port}"
-            else:
+            elif not self.metrics_url.startswith(f"http://{host}:{port}/"):
                 self.base_url = f"http://{host}:{port}"
         return bool(self.base_url)
 
@@ -474,6 +485,12 @@ class Service:
     def log(self) -> str:
         """Everything the service wrote to stdout and stderr so far."""
         return self.log_path.read_text(errors="replace")
+
+    def scrape(self) -> str:
+        """The service's metrics, in Prometheus's text format."""
+        response = httpx.get(self.metrics_url, timeout=10)
+        response.raise_for_status()
+        return response.text
 
     def client(self, **kwargs: Any) -> httpx.Client:
         """An HTTP client for the service."""

@@ -28,6 +28,7 @@ PHASES = {
     "test_hostile.py": "deep: hostile clients",
     "test_fuzz.py": "deep: fuzzing",
     "test_browser.py": "deep: browser",
+    "test_metrics.py": "deep: metrics scraped by Prometheus",
     "test_bench.py": "bench smoke",
 }
 

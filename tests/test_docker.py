@@ -195,6 +195,8 @@ def boot_and_stop(
             assert created.status_code == 201, created.text
             message = created.json()
             assert http.get(f"/api/messages/{message['id']}").json() == message
+        metrics = httpx.get(f"http://127.0.0.1:{env['METRICS_PORT']}/metrics")
+        assert "messages_published_total 1.0" in metrics.text
         ca = trusting(str(tmp_path / "certs" / "client.pem"))
         with httpx.Client(http2=True, verify=ca, timeout=10) as https:
             response = https.get(f"https://127.0.0.1:{env['TLS_PORT']}/health/live")
@@ -234,6 +236,7 @@ def container_settings(
     env = {
         "PORT": str(free_port()),
         "TLS_PORT": str(free_port()),
+        "METRICS_PORT": str(free_port()),
         "SECRET_KEY": "a-secret-for-the-container-test",
         "GRACEFUL_TIMEOUT": str(GRACE),
         "CERT_FILE": "/run/certs/server.pem",

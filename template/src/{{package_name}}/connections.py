@@ -45,6 +45,7 @@ class BoundedTCPServer(TCPServer):
 
     send_timeout: ClassVar[float] = 10.0
     open_connections: ClassVar[set[BoundedTCPServer]] = set()
+    slow_clients_dropped: ClassVar[int] = 0  # reported by metrics.py
 
     async def run(self) -> None:
         """Serve the connection, known to :func:`drop_all` while it is open."""
@@ -92,6 +93,7 @@ class BoundedTCPServer(TCPServer):
                     "unsent_bytes": self.writer.transport.get_write_buffer_size(),
                 },
             )
+            BoundedTCPServer.slow_clients_dropped += 1
             self.drop()
             await self.protocol.handle(Closed())
         except CLIENT_GONE:
