@@ -56,6 +56,8 @@ NOT_RUNTIME = frozenset(
     {"README.md", ".copier-answers.yml", ".pre-commit-config.yaml", ".gitignore"}
     | {"Dockerfile", ".dockerignore", "compose.yaml"}
 )
+# Folders of such files (deploy/: the Kubernetes manifests).
+NOT_RUNTIME_DIRS = (".github/", "instance/", "deploy/")
 # Files that choose how the service is served, read only when it boots: the
 # service's own tests never read them, so they do not change the outcome.
 SERVING_ONLY = frozenset({"hypercorn.toml"})
@@ -325,7 +327,7 @@ class Project:
         for path in self.files():
             relative = path.relative_to(self.path).as_posix()
             skip = NOT_RUNTIME | SERVING_ONLY | {"uv.lock"}  # uv.lock: made by sync
-            if relative in skip or relative.startswith((".github/", "instance/")):
+            if relative in skip or relative.startswith(NOT_RUNTIME_DIRS):
                 continue
             digest.update(relative.encode() + b"\0" + path.read_bytes() + b"\0")
         return digest.hexdigest()

@@ -29,6 +29,7 @@ PHASES = {
     "test_fuzz.py": "deep: fuzzing",
     "test_browser.py": "deep: browser",
     "test_metrics.py": "deep: metrics scraped by Prometheus",
+    "test_kubernetes.py": "Kubernetes manifests (every Docker combination)",
     "test_bench.py": "bench smoke",
 }
 

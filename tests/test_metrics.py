@@ -130,14 +130,15 @@ def test_prometheus_scrapes_the_service(
         target = service.metrics_url.removeprefix("http://").removesuffix("/metrics")
         with service.client() as http:
             for text in ("one", "two", "three"):
-                assert http.post("/api/messages", json={"text": text}).status_code == 201
+                posted = http.post("/api/messages", json={"text": text})
+                assert posted.status_code == 201
         with prometheus(target, tmp_path, in_ci) as url:
             wait_for(url, 'up{job="service"}', 1)
-            posted = (
+            requests = (
                 'http_request_duration_seconds_count{method="POST",'
                 'route="/api/messages",status="201"}'
             )
-            wait_for(url, posted, 3)
+            wait_for(url, requests, 3)
             wait_for(url, "messages_published_total", 3)
             assert query(url, "service_build_info") == 1
             if combination.database != "none":
