@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import http.server
 import json
 import os
 import platform
@@ -19,6 +20,7 @@ import resource
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Coroutine, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -32,6 +34,8 @@ from idle import hold_idle
 from load import MESSAGES_SCRIPT, LoadResult, h2load, wrk
 from report import SERVICE, add_ratios, summarize, table
 from servers import (
+    HOST,
+    OTLP_SINK_PORT,
     REPO,
     Server,
     Usage,
@@ -49,6 +53,7 @@ from servers import (
 )
 
 T = TypeVar("T")
+TRACED = "quart-service-traced"  # needs the OTLP sink
 RESULTS = REPO / "bench" / "results"
 README = REPO / "bench" / "README.md"
 DEFAULT_ANSWERS = {
@@ -547,6 +552,28 @@ def machine() -> dict[str, Any]:
     }
 
 
+class SinkHandler(http.server.BaseHTTPRequestHandler):
+    """Takes every OTLP/HTTP export and answers 200 with an empty
+    ExportTraceServiceResponse (an empty protobuf message is no bytes)."""
+
+    def do_POST(self) -> None:
+        self.rfile.read(int(self.headers.get("Content-Length", 0)))
+        self.send_response(200)
+        self.send_header("Content-Type", "application/x-protobuf")
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    def log_message(self, *_: Any) -> None:
+        pass
+
+
+def otlp_sink() -> http.server.ThreadingHTTPServer:
+    """A collector that keeps nothing, for the traced service's spans."""
+    sink = http.server.ThreadingHTTPServer((HOST, OTLP_SINK_PORT), SinkHandler)
+    threading.Thread(target=sink.serve_forever, daemon=True).start()
+    return sink
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     if args.smoke and args.readme:
@@ -584,6 +611,8 @@ def main(argv: list[str] | None = None) -> int:
         wanted = set(args.servers.split(","))
         keep = {SERVICE, *wanted}
         servers = [s for s in servers if s.name in keep or "@" in s.name]
+    else:
+        servers = [s for s in servers if not s.optional]
     for server in servers:
         if server.h2c:
             server.h2c = answers.get("http") != "h1"
@@ -599,6 +628,7 @@ def main(argv: list[str] | None = None) -> int:
         server.start(logs / f"{server.name}.log")
         seed(server, 200)
 
+    sink = otlp_sink() if any(s.name == TRACED for s in servers) else None
     try:
         for _ in each(start, servers, args, logs):
             pass
@@ -655,6 +685,8 @@ def main(argv: list[str] | None = None) -> int:
         for server in servers:
             server.stop()
         drop_databases(servers)
+        if sink is not None:
+            sink.shutdown()
     elapsed = time.perf_counter() - began
     report = {
         "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),

@@ -82,6 +82,8 @@ if __name__ == "__main__":
     service_main.create_app = create_app
     sys.exit(service_main.main())
 '''
+# Where the traced service sends its spans (run.py's otlp_sink answers them).
+OTLP_SINK_PORT = 8199
 BENCH_MODULE = "bench_entry"  # not the package: "Bench Service" is bench_service
 
 # Installed beside the rendered service only to measure the same app on them.
@@ -113,6 +115,7 @@ class Server:
     api: bool = True  # the messages API (the bare apps have only JSON and I/O)
     description: str = ""
     pinned: bool = True  # to core 0; a smoke run lets its servers share every core
+    optional: bool = False  # run only when --servers names it
     process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -290,12 +293,19 @@ def render_service(dest: Path, data: dict[str, str | bool], ref: str = "HEAD") -
     return package
 
 
-def install(project: Path, python: str, extra: Sequence[str] = ()) -> Path:
-    """``uv sync`` *project* (no dev tools) and add *extra*; return its python."""
+def install(
+    project: Path,
+    python: str,
+    extra: Sequence[str] = (),
+    extras: Sequence[str] = (),
+) -> Path:
+    """``uv sync`` *project* (no dev tools, its *extras*) and add the packages
+    *extra*; return its python."""
     env = with_interpreters({**os.environ})
     env.pop("VIRTUAL_ENV", None)
+    sync = [UV, "sync", "--quiet", "--no-dev", "--compile-bytecode"]
     run(
-        [UV, "sync", "--quiet", "--no-dev", "--compile-bytecode", "--python", python],
+        [*sync, *(f"--extra={name}" for name in extras), "--python", python],
         cwd=project,
         env=env,
     )
@@ -308,7 +318,7 @@ def install(project: Path, python: str, extra: Sequence[str] = ()) -> Path:
 
 def install_all(service: Path, python: str) -> None:
     """Install the service (plus the alternative servers) and the peers."""
-    install(service, python, ALTERNATIVE_SERVERS)
+    install(service, python, ALTERNATIVE_SERVERS, extras=["tracing"])
     install(PEERS, python)
 
 
@@ -363,6 +373,41 @@ def make_servers(
             description=(
                 f"the generated service: `{package}.__main__.main()` (Hypercorn, "
                 "1 process)"
+            ),
+        ),
+        Server(
+            "quart-service-no-metrics",
+            [str(service_python), "-m", BENCH_MODULE],
+            service,
+            8110,
+            f"{database_prefix}_quart_service_no_metrics",
+            {**service_env, "METRICS_PORT": "0"},
+            realtime=True,
+            h2c=True,
+            migrates_itself=True,
+            optional=True,
+            description=(
+                "the generated service with metrics off (`METRICS_PORT=0`): "
+                "what counting the requests costs"
+            ),
+        ),
+        Server(
+            "quart-service-traced",
+            [str(service_python), "-m", BENCH_MODULE],
+            service,
+            8111,
+            f"{database_prefix}_quart_service_traced",
+            {
+                **service_env,
+                "OTEL_EXPORTER_OTLP_ENDPOINT": f"http://{HOST}:{OTLP_SINK_PORT}",
+            },
+            realtime=True,
+            h2c=True,
+            migrates_itself=True,
+            optional=True,
+            description=(
+                "the generated service tracing every request (OpenTelemetry, "
+                "OTLP/HTTP to a sink in the bench): what tracing costs"
             ),
         ),
         Server(

@@ -30,6 +30,7 @@ PHASES = {
     "test_browser.py": "deep: browser",
     "test_metrics.py": "deep: metrics scraped by Prometheus",
     "test_kubernetes.py": "Kubernetes manifests (every Docker combination)",
+    "test_tracing.py": "deep: spans exported to an OTLP receiver",
     "test_bench.py": "bench smoke",
 }
 

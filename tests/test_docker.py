@@ -28,6 +28,7 @@ from .docker import DockerUnavailable, Engine, base_image, docker_engine, health
 from .generated import SERVING_QUESTIONS, Project, free_port, run, trusting
 from .http3 import http3_client
 from .matrix import Combination, combination_id, combinations, covering_set
+from .otlp import otlp_receiver
 from .projects import ProjectFactory, matrix_params
 from .services import Databases, missing
 
@@ -164,6 +165,51 @@ def test_image_builds_boots_healthy_and_stops_cleanly(
             )  # fmt: skip
         boot_and_stop(docker, tag, options, env, combination, tmp_path)
     finally:
+        docker.run("rmi", "-f", tag, check=False)
+
+
+@pytest.mark.parametrize("combination", REPRESENTATIVE[:1])
+def test_an_image_with_the_tracing_extra_exports_spans(
+    combination: Combination,
+    projects: ProjectFactory,
+    docker: Engine,
+    tmp_path: Path,
+    databases: Databases,
+) -> None:
+    """``--build-arg EXTRAS=tracing``: the image has OpenTelemetry, and the
+    container sends its spans to the collector ``OTEL_EXPORTER_OTLP_ENDPOINT``
+    names."""
+    project = projects.rendering(combination)
+    tag = f"copier-quart-test-{uuid.uuid4().hex[:12]}"
+    build = ["build", "--network=host", "-q", "--build-arg", "EXTRAS=tracing"]
+    docker.run(*build, "-t", tag, str(project.path), timeout=900)
+    name = tag + "-app"
+    try:
+        env, mounts = container_settings(combination, tmp_path, databases)
+        with otlp_receiver() as (receiver, endpoint):
+            env |= {
+                "OTEL_EXPORTER_OTLP_ENDPOINT": endpoint,
+                "OTEL_BSP_SCHEDULE_DELAY": "100",  # milliseconds
+                "AUTO_MIGRATE": "true",
+            }
+            options = [f"--env={k}={v}" for k, v in env.items()] + mounts
+            docker.run(
+                "run", "-d", "--name", name, "--network=host",
+                "--health-interval=1s", *options, tag,
+            )  # fmt: skip
+            deadline = time.monotonic() + 60
+            while (status := health(docker, name)) != "healthy":
+                logs = docker.run("logs", name, check=False)
+                assert status == "starting", f"{status}\n{logs.stdout}{logs.stderr}"
+                assert time.monotonic() < deadline, "not healthy within 60 s"
+                time.sleep(0.5)
+            base = f"http://127.0.0.1:{env['PORT']}"
+            created = httpx.post(f"{base}/api/messages", json={"text": "traced"})
+            assert created.status_code == 201, created.text
+            span = receiver.wait_for("POST /api/messages")
+            assert span.attributes["http.route"] == "/api/messages"
+    finally:
+        docker.run("rm", "-f", name, check=False)
         docker.run("rmi", "-f", tag, check=False)
 
 

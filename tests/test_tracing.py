@@ -1,0 +1,95 @@
+"""Tracing exports real spans over OTLP/HTTP to a receiver the test runs.
+
+The receiver (``otlp.py``) decodes each export as a collector would. A
+booted service with ``OTEL_EXPORTER_OTLP_ENDPOINT`` pointing at it must send
+one trace per request, whose spans include the request and (with a database) its INSERT,
+a span per WebSocket connection, and the trace id in the request's JSON log
+line; with ``OTEL_SDK_DISABLED=true`` it must send nothing and log no trace
+id. Every answer of every question is covered once (``cover=1``).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+import pytest
+from websockets.sync.client import connect
+
+from .generated import Service
+from .matrix import Combination
+from .otlp import otlp_receiver
+from .projects import ProjectFactory, matrix_params
+from .services import Databases
+
+pytestmark = pytest.mark.slow
+
+
+def log_line(service: Service, message: str) -> dict[str, Any]:
+    """The service's JSON log line whose message is *message*."""
+    for line in service.log().splitlines():
+        if line.startswith("{") and json.loads(line)["message"] == message:
+            return json.loads(line)
+    raise AssertionError(f"no log line {message!r} in:\n{service.log()}")
+
+
+def post(service: Service, text: str) -> None:
+    with service.client() as http:
+        assert http.post("/api/messages", json={"text": text}).status_code == 201
+
+
+@pytest.mark.parametrize("combination", matrix_params(cover=1))
+def test_a_traced_service_exports_real_spans(
+    combination: Combination, projects: ProjectFactory, databases: Databases
+) -> None:
+    project = projects.installed(combination)
+    with otlp_receiver() as (receiver, endpoint):
+        env = {
+            **databases.env(combination),
+            "OTEL_EXPORTER_OTLP_ENDPOINT": endpoint,
+            "OTEL_BSP_SCHEDULE_DELAY": "100",  # milliseconds
+            "OTEL_SERVICE_NAME": "traced-service",
+            "LOG_JSON": "true",
+        }
+        with project.serve(env) as service:
+            post(service, "traced")
+            request = receiver.wait_for("POST /api/messages")
+            assert request.attributes["http.route"] == "/api/messages"
+            line = log_line(service, "POST /api/messages 201")
+            assert line["trace_id"] == request.trace_id
+            if combination.database != "none":
+                children = receiver.trace(request.trace_id)
+                inserts = [
+                    span
+                    for span in children
+                    if "INSERT INTO messages" in span.attributes.get("db.statement", "")
+                ]
+                assert inserts, [span.name for span in children]
+            if combination.websockets:
+                url = service.base_url.replace("http://", "ws://") + "/ws"
+                with connect(url, open_timeout=10) as socket:
+                    socket.send(json.dumps({"text": "over a traced socket"}))
+                    socket.recv(timeout=10)
+                receiver.wait_for("WEBSOCKET /ws")
+
+
+@pytest.mark.parametrize("combination", matrix_params(cover=1)[:1])
+def test_tracing_switched_off_sends_nothing(
+    combination: Combination, projects: ProjectFactory, databases: Databases
+) -> None:
+    project = projects.installed(combination)
+    with otlp_receiver() as (receiver, endpoint):
+        env = {
+            **databases.env(combination),
+            "OTEL_EXPORTER_OTLP_ENDPOINT": endpoint,
+            "OTEL_SDK_DISABLED": "true",
+            "OTEL_BSP_SCHEDULE_DELAY": "100",
+            "LOG_JSON": "true",
+        }
+        with project.serve(env) as service:
+            post(service, "not traced")
+            line = log_line(service, "POST /api/messages 201")
+            time.sleep(1)  # ten times the export delay of a traced service
+        assert "trace_id" not in line
+        assert receiver.exports == 0
