@@ -5,13 +5,20 @@ booted service with ``OTEL_EXPORTER_OTLP_ENDPOINT`` pointing at it must send
 one trace per request, whose spans include the request and (with a database) its INSERT,
 a span per WebSocket connection, and the trace id in the request's JSON log
 line; with ``OTEL_SDK_DISABLED=true`` it must send nothing and log no trace
-id. Every answer of every question is covered once (``cover=1``).
+id. A collector that is down, or stalled (it takes connections and never
+answers, as a frozen process does), must cost the requests nothing and
+leave the shutdown within its bound. Every answer of every question is
+covered once (``cover=1``).
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
+import signal
+import socket
 import time
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -93,3 +100,46 @@ def test_tracing_switched_off_sends_nothing(
             time.sleep(1)  # ten times the export delay of a traced service
         assert "trace_id" not in line
         assert receiver.exports == 0
+
+
+@contextlib.contextmanager
+def collector(state: str) -> Iterator[str]:
+    """The URL of a collector that is ``down`` (nothing listens) or
+    ``stalled`` (a socket listens, and nobody ever accepts or answers)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        if state == "stalled":
+            sock.listen(64)
+        yield f"http://127.0.0.1:{sock.getsockname()[1]}"
+
+
+@pytest.mark.parametrize("state", ["down", "stalled"])
+@pytest.mark.parametrize("combination", matrix_params(cover=1)[:1])
+def test_a_collector_down_or_stalled_costs_the_requests_nothing(
+    combination: Combination,
+    state: str,
+    projects: ProjectFactory,
+    databases: Databases,
+) -> None:
+    project = projects.installed(combination)
+    grace = 2.0
+    with collector(state) as endpoint:
+        env = {
+            **databases.env(combination),
+            "OTEL_EXPORTER_OTLP_ENDPOINT": endpoint,
+            "OTEL_BSP_SCHEDULE_DELAY": "50",  # milliseconds: export all the time
+            "GRACEFUL_TIMEOUT": str(grace),
+        }
+        with project.serve(env) as service:
+            slowest = 0.0
+            with service.client() as http:
+                for number in range(200):
+                    started = time.monotonic()
+                    response = http.post("/api/messages", json={"text": f"m{number}"})
+                    slowest = max(slowest, time.monotonic() - started)
+                    assert response.status_code == 201, response.text
+            assert slowest < 1.0, f"a request took {slowest:.2f}s"
+            code, seconds = service.stop(signal.SIGTERM)
+            assert code == 0, service.log()
+            assert seconds < grace + 1, f"SIGTERM took {seconds:.1f}s"
+            assert "Traceback" not in service.log()
