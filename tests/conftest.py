@@ -10,6 +10,7 @@ combination's tests together); uv's cache is shared by all of them.
 from __future__ import annotations
 
 import contextlib
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -20,6 +21,7 @@ from .generated import SERVING_QUESTIONS, Project, snapshot_template
 from .matrix import default_answers
 from .phases import PhaseTimes
 from .projects import ProjectFactory, matrix_params
+from .prometheus import Prometheus, running_prometheus
 from .services import REDIS_URL, Databases
 
 
@@ -65,6 +67,17 @@ def in_ci() -> bool:
 def redis_available(in_ci: bool) -> None:
     """Redis for the broker tests (``TEST_REDIS_URL``, default on loopback)."""
     services.service_available(REDIS_URL, "Redis", in_ci)
+
+
+@pytest.fixture(scope="session")
+def prometheus(
+    tmp_path_factory: pytest.TempPathFactory, in_ci: bool
+) -> Iterator[Prometheus]:
+    """One Prometheus per worker, scraping the services its tests give it."""
+    if shutil.which("prometheus") is None:
+        services.missing("Debian's prometheus package is not installed", in_ci)
+    with running_prometheus(tmp_path_factory.mktemp("prometheus")) as server:
+        yield server
 
 
 @pytest.fixture

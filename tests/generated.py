@@ -488,6 +488,11 @@ class Service:
         """Everything the service wrote to stdout and stderr so far."""
         return self.log_path.read_text(errors="replace")
 
+    @property
+    def metrics_target(self) -> str:
+        """The metrics port as Prometheus names a target: ``host:port``."""
+        return self.metrics_url.removeprefix("http://").removesuffix("/metrics")
+
     def scrape(self) -> str:
         """The service's metrics, in Prometheus's text format."""
         response = httpx.get(self.metrics_url, timeout=10)

@@ -26,6 +26,7 @@ from .http2 import h2c_upgrade, websocket_over_h2
 from .http3 import http3_client
 from .matrix import Combination, combinations, default_answers
 from .projects import ProjectFactory, matrix_params
+from .prometheus import Prometheus
 from .realtime import event_stream
 from .services import Databases
 
@@ -125,16 +126,26 @@ async def http3_requests(service: Service, ca_file: str) -> None:
 
 @pytest.mark.parametrize("combination", EVERY_SERVING)
 def test_serves_real_clients_over_every_protocol(
-    combination: Combination, projects: ProjectFactory, databases: Databases
+    combination: Combination,
+    projects: ProjectFactory,
+    databases: Databases,
+    prometheus: Prometheus,
 ) -> None:
-    """One boot per combination: its routes over cleartext HTTP/1.1, then
-    each protocol its ``http`` answer enables, then SIGTERM."""
+    """One boot per combination: its routes over cleartext HTTP/1.1, scraped
+    by a real Prometheus, then each protocol its ``http`` answer enables,
+    then SIGTERM."""
     project = projects.installed(combination)
     env, ca_file = tls_env(project)
     debug = {"LOG_LEVEL": "DEBUG"}  # the broker logs each (un)subscription
     with project.serve({**env, **debug, **databases.env(combination)}) as service:
         assert service.tls_url.endswith(f":{env['TLS_PORT']}"), service.log()
         check_routes(service)
+        with prometheus.scraping(combination.id, service.metrics_target) as target:
+            prometheus.wait_for(
+                "http_request_duration_seconds_count"
+                f'{{{target},method="POST",route="/api/messages",status="201"}}',
+                1,
+            )
 
         with httpx.Client(verify=trusting(ca_file), timeout=10) as http1:
             response = http1.get(f"{service.tls_url}/health/live")
