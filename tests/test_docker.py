@@ -197,12 +197,7 @@ def test_an_image_with_the_tracing_extra_exports_spans(
                 "run", "-d", "--name", name, "--network=host",
                 "--health-interval=1s", *options, tag,
             )  # fmt: skip
-            deadline = time.monotonic() + 60
-            while (status := health(docker, name)) != "healthy":
-                logs = docker.run("logs", name, check=False)
-                assert status == "starting", f"{status}\n{logs.stdout}{logs.stderr}"
-                assert time.monotonic() < deadline, "not healthy within 60 s"
-                time.sleep(0.5)
+            wait_until_healthy(docker, name)
             base = f"http://127.0.0.1:{env['PORT']}"
             created = httpx.post(f"{base}/api/messages", json={"text": "traced"})
             assert created.status_code == 201, created.text
@@ -211,6 +206,17 @@ def test_an_image_with_the_tracing_extra_exports_spans(
     finally:
         docker.run("rm", "-f", name, check=False)
         docker.run("rmi", "-f", tag, check=False)
+
+
+def wait_until_healthy(docker: Engine, name: str, timeout: float = 60) -> None:
+    """Wait until Docker reports the container *name* healthy; fail with
+    its logs if it turns anything else, or not within *timeout* seconds."""
+    deadline = time.monotonic() + timeout
+    while (status := health(docker, name)) != "healthy":
+        logs = docker.run("logs", name, check=False)
+        assert status == "starting", f"{status}\n{logs.stdout}{logs.stderr}"
+        assert time.monotonic() < deadline, f"not healthy within {timeout:g} s"
+        time.sleep(0.5)
 
 
 def boot_and_stop(
@@ -227,12 +233,7 @@ def boot_and_stop(
         "--health-interval=1s", "--health-start-period=30s", *options, tag,
     )  # fmt: skip
     try:
-        deadline = time.monotonic() + 60
-        while (status := health(docker, name)) != "healthy":
-            logs = docker.run("logs", name, check=False)
-            assert status == "starting", f"{status}\n{logs.stdout}{logs.stderr}"
-            assert time.monotonic() < deadline, "not healthy within 60 s"
-            time.sleep(0.5)
+        wait_until_healthy(docker, name)
 
         base = f"http://127.0.0.1:{env['PORT']}"
         with httpx.Client(base_url=base, timeout=10) as http:

@@ -41,6 +41,20 @@ def log_line(service: Service, message: str) -> dict[str, Any]:
     raise AssertionError(f"no log line {message!r} in:\n{service.log()}")
 
 
+def traced_env(
+    combination: Combination, databases: Databases, endpoint: str, **more: str
+) -> dict[str, str]:
+    """Settings that export a service's spans to *endpoint* at once (every
+    0.1 s), with JSON log lines, plus *more*."""
+    return {
+        **databases.env(combination),
+        "OTEL_EXPORTER_OTLP_ENDPOINT": endpoint,
+        "OTEL_BSP_SCHEDULE_DELAY": "100",  # milliseconds
+        "LOG_JSON": "true",
+        **more,
+    }
+
+
 def post(service: Service, text: str) -> None:
     with service.client() as http:
         assert http.post("/api/messages", json={"text": text}).status_code == 201
@@ -52,13 +66,7 @@ def test_a_traced_service_exports_real_spans(
 ) -> None:
     project = projects.installed(combination)
     with otlp_receiver() as (receiver, endpoint):
-        env = {
-            **databases.env(combination),
-            "OTEL_EXPORTER_OTLP_ENDPOINT": endpoint,
-            "OTEL_BSP_SCHEDULE_DELAY": "100",  # milliseconds
-            "OTEL_SERVICE_NAME": "traced-service",
-            "LOG_JSON": "true",
-        }
+        env = traced_env(combination, databases, endpoint)
         with project.serve(env) as service:
             post(service, "traced")
             request = receiver.wait_for("POST /api/messages")
@@ -87,13 +95,7 @@ def test_tracing_switched_off_sends_nothing(
 ) -> None:
     project = projects.installed(combination)
     with otlp_receiver() as (receiver, endpoint):
-        env = {
-            **databases.env(combination),
-            "OTEL_EXPORTER_OTLP_ENDPOINT": endpoint,
-            "OTEL_SDK_DISABLED": "true",
-            "OTEL_BSP_SCHEDULE_DELAY": "100",
-            "LOG_JSON": "true",
-        }
+        env = traced_env(combination, databases, endpoint, OTEL_SDK_DISABLED="true")
         with project.serve(env) as service:
             post(service, "not traced")
             line = log_line(service, "POST /api/messages 201")
@@ -124,12 +126,7 @@ def test_a_collector_down_or_stalled_costs_the_requests_nothing(
     project = projects.installed(combination)
     grace = 2.0
     with collector(state) as endpoint:
-        env = {
-            **databases.env(combination),
-            "OTEL_EXPORTER_OTLP_ENDPOINT": endpoint,
-            "OTEL_BSP_SCHEDULE_DELAY": "50",  # milliseconds: export all the time
-            "GRACEFUL_TIMEOUT": str(grace),
-        }
+        env = traced_env(combination, databases, endpoint, GRACEFUL_TIMEOUT=str(grace))
         with project.serve(env) as service:
             slowest = 0.0
             with service.client() as http:
