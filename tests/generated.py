@@ -430,7 +430,7 @@ class Service:
     base_url: str = ""  # cleartext HTTP on PORT
     tls_url: str = ""  # HTTPS on TCP TLS_PORT, with a certificate
     quic_port: int = 0  # HTTP/3 on UDP TLS_PORT, with a certificate and h3
-    metrics_url: str = ""  # /metrics on METRICS_PORT, unless it is 0
+    metrics_port: int = 0  # METRICS_PORT (0: metrics off)
 
     def start(self, timeout: float = 30) -> None:
         """Start the process and wait until it answers ``/health/live``."""
@@ -441,8 +441,7 @@ class Service:
             **self.project.run_env(),
             **self.env,
         }
-        if env["METRICS_PORT"] != "0":
-            self.metrics_url = f"http://127.0.0.1:{env['METRICS_PORT']}/metrics"
+        self.metrics_port = int(env["METRICS_PORT"])
         log = self.log_path.open("wb")
         self.process = subprocess.Popen(
             [str(self.project.python), "-m", self.project.package],
@@ -472,7 +471,7 @@ class Service:
                 self.quic_port = int(port)
             elif scheme == "https":
                 self.tls_url = f"https://{host}:{port}"
-            elif not self.metrics_url.startswith(f"http://{host}:{port}/"):
+            elif int(port) != self.metrics_port:
                 self.base_url = f"http://{host}:{port}"
         return bool(self.base_url)
 
@@ -489,9 +488,11 @@ class Service:
         return self.log_path.read_text(errors="replace")
 
     @property
-    def metrics_target(self) -> str:
-        """The metrics port as Prometheus names a target: ``host:port``."""
-        return self.metrics_url.removeprefix("http://").removesuffix("/metrics")
+    def metrics_url(self) -> str:
+        """``/metrics`` on METRICS_PORT (empty when metrics are off)."""
+        if not self.metrics_port:
+            return ""
+        return f"http://127.0.0.1:{self.metrics_port}/metrics"
 
     def scrape(self) -> str:
         """The service's metrics, in Prometheus's text format."""

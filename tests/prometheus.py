@@ -1,21 +1,27 @@
 """A real Prometheus for the tests: Debian's ``prometheus``, on loopback,
 with a data directory of its own and a scrape interval of 0.5 s.
 
-Its targets come from a file (``file_sd_configs``) that Prometheus watches,
-so one server per xdist worker scrapes every service the worker boots: a
-test adds its service with :meth:`Prometheus.scrape` under a label of its
-own (:meth:`Prometheus.scraping`) and asks the query API
-(:meth:`Prometheus.wait_for`).
+It scrapes a fixed pool of ports (``static_configs``), whether or not a
+service listens there yet, so a service booted on one of them is scraped
+within one interval. (Targets that come and go through a watched file wait
+for Prometheus's 5 s throttle on target discovery, on every boot.) A test
+leases a port with :meth:`Prometheus.scraping`, gives it to its service as
+``METRICS_PORT`` and asks the query API through the :class:`Target`, which
+counts only samples scraped after the lease: never a previous service's on
+the same port.
 """
 
 from __future__ import annotations
 
 import contextlib
-import json
+import itertools
+import random
 import shutil
+import socket
 import subprocess
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
@@ -23,37 +29,81 @@ import httpx
 from .generated import free_port
 
 SCRAPE_INTERVAL = "500ms"
+# Ports per Prometheus; leased in turn, so a port is reused only after every
+# other one was: a stopped service's last samples are long stale by then.
+POOL_SIZE = 16
+# Below Linux's ephemeral range (32768-60999), where free_port() and the
+# kernel pick ports, so nothing else is handed one of these.
+POOL_RANGE = range(20000, 32000, POOL_SIZE)
+
+
+def _all_free(ports: range) -> bool:
+    for port in ports:
+        with socket.socket() as probe:
+            try:
+                probe.bind(("127.0.0.1", port))
+            except OSError:
+                return False
+    return True
+
+
+def free_pool() -> range:
+    """A block of POOL_SIZE consecutive ports that are all free now."""
+    for base in random.sample(POOL_RANGE, 20):
+        if _all_free(pool := range(base, base + POOL_SIZE)):
+            return pool
+    raise RuntimeError(f"no {POOL_SIZE} free consecutive ports in {POOL_RANGE}")
+
+
+@dataclass(frozen=True)
+class Target:
+    """One leased port: the service on it is scraped as ``instance``."""
+
+    prometheus: Prometheus
+    port: int
+    leased_at: float  # Unix time: samples scraped before it are not ours
+
+    @property
+    def selector(self) -> str:
+        return f'instance="127.0.0.1:{self.port}"'
+
+    def query(self, metric: str, labels: str = "") -> float | None:
+        """*metric* with *labels* (``a="b",...``) as scraped since the lease."""
+        series = f"{metric}{{{', '.join(filter(None, [self.selector, labels]))}}}"
+        return self.prometheus.query(
+            f"{series} and (timestamp({series}) > {self.leased_at})"
+        )
+
+    def wait_for(
+        self, metric: str, expected: float, labels: str = "", timeout: float = 20
+    ) -> None:
+        """Wait until Prometheus has scraped *metric* at *expected*."""
+        deadline = time.monotonic() + timeout
+        while (value := self.query(metric, labels)) != expected:
+            assert time.monotonic() < deadline, (
+                f"{metric}{{{labels}}} on port {self.port} = {value}, "
+                f"not {expected}"
+            )
+            time.sleep(0.1)
 
 
 class Prometheus:
-    """A running Prometheus and the targets it scrapes."""
+    """A running Prometheus and the pool of ports it scrapes."""
 
-    def __init__(self, url: str, targets_file: Path) -> None:
+    def __init__(self, url: str, pool: range) -> None:
         self.url = url
-        self.targets_file = targets_file
-        self.targets: dict[str, str] = {}  # label -> host:port
+        self._turns = itertools.cycle(pool)
+        self._leased: set[int] = set()
 
     @contextlib.contextmanager
-    def scraping(self, label: str, target: str) -> Iterator[str]:
-        """Scrape *target* (host:port) for the ``with`` block, its series
-        labelled ``target="<label>"``; yield that label selector."""
-        self.targets[label] = target
-        self._write_targets()
+    def scraping(self) -> Iterator[Target]:
+        """Lease a scraped port for the ``with`` block."""
+        port = next(port for port in self._turns if port not in self._leased)
+        self._leased.add(port)
         try:
-            yield f'target="{label}"'
+            yield Target(self, port, time.time())
         finally:
-            del self.targets[label]
-            self._write_targets()
-
-    def _write_targets(self) -> None:
-        groups = [
-            {"targets": [address], "labels": {"target": name}}
-            for name, address in self.targets.items()
-        ]
-        # Prometheus watches the file: write it whole, then swap it in.
-        partial = self.targets_file.with_suffix(".partial")
-        partial.write_text(json.dumps(groups))
-        partial.replace(self.targets_file)
+            self._leased.discard(port)
 
     def query(self, expression: str) -> float | None:
         """The value of *expression* now, or None when it matches no series."""
@@ -65,15 +115,6 @@ class Prometheus:
         assert len(result) <= 1, result
         return float(result[0]["value"][1]) if result else None
 
-    def wait_for(self, expression: str, expected: float, timeout: float = 20) -> None:
-        """Wait until Prometheus has scraped *expression* at *expected*."""
-        deadline = time.monotonic() + timeout
-        while (value := self.query(expression)) != expected:
-            assert time.monotonic() < deadline, (
-                f"{expression} = {value}, not {expected}"
-            )
-            time.sleep(0.1)
-
 
 @contextlib.contextmanager
 def running_prometheus(directory: Path) -> Iterator[Prometheus]:
@@ -84,16 +125,15 @@ def running_prometheus(directory: Path) -> Iterator[Prometheus]:
     binary = shutil.which("prometheus")
     if binary is None:
         raise FileNotFoundError("Debian's prometheus package is not installed")
-    targets_file = directory / "targets.json"
-    targets_file.write_text("[]")
+    pool = free_pool()
+    targets = ", ".join(f"'127.0.0.1:{port}'" for port in pool)
     config = directory / "prometheus.yml"
     config.write_text(
         f"global: {{scrape_interval: {SCRAPE_INTERVAL}, "
         f"evaluation_interval: {SCRAPE_INTERVAL}}}\n"
         "scrape_configs:\n"
         "  - job_name: service\n"
-        f"    file_sd_configs: [{{files: ['{targets_file}'], "
-        f"refresh_interval: {SCRAPE_INTERVAL}}}]\n"
+        f"    static_configs: [{{targets: [{targets}]}}]\n"
     )
     url = f"http://127.0.0.1:{free_port()}"
     log_path = directory / "prometheus.log"
@@ -117,7 +157,7 @@ def running_prometheus(directory: Path) -> Iterator[Prometheus]:
             assert process.poll() is None, log_path.read_text()
             assert time.monotonic() < deadline, "Prometheus not ready within 30 s"
             time.sleep(0.1)
-        yield Prometheus(url, targets_file)
+        yield Prometheus(url, pool)
     finally:
         process.terminate()
         try:

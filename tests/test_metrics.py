@@ -51,28 +51,28 @@ def test_prometheus_scrapes_the_service(
     prometheus: Prometheus,
 ) -> None:
     project = projects.installed(combination)
-    label = f"metrics-{combination.id}"
-    with project.serve(databases.env(combination)) as service:
+    with (
+        prometheus.scraping() as target,
+        project.serve(
+            {**databases.env(combination), "METRICS_PORT": str(target.port)}
+        ) as service,
+    ):
         with service.client() as http:
             for text in ("one", "two", "three"):
                 posted = http.post("/api/messages", json={"text": text})
                 assert posted.status_code == 201
-        with prometheus.scraping(label, service.metrics_target) as selector:
-            prometheus.wait_for(f"up{{{selector}}}", 1)
-            prometheus.wait_for(
-                "http_request_duration_seconds_count"
-                f'{{{selector},method="POST",route="/api/messages",status="201"}}',
-                3,
-            )
-            prometheus.wait_for(f"messages_published_total{{{selector}}}", 3)
-            assert prometheus.query(f"service_build_info{{{selector}}}") == 1
-            if combination.database != "none":
-                size = f'db_pool_connections{{{selector},state="size"}}'
-                prometheus.wait_for(size, 10)  # DB_POOL_SIZE's default
-            if combination.realtime:
-                with realtime_client(service, combination) as transport:
-                    connections = (
-                        f'realtime_connections{{{selector},transport="{transport}"}}'
-                    )
-                    prometheus.wait_for(connections, 1)
-                prometheus.wait_for(connections, 0)
+        target.wait_for("up", 1)
+        target.wait_for(
+            "http_request_duration_seconds_count",
+            3,
+            'method="POST",route="/api/messages",status="201"',
+        )
+        target.wait_for("messages_published_total", 3)
+        assert target.query("service_build_info") == 1
+        if combination.database != "none":
+            target.wait_for("db_pool_connections", 10, 'state="size"')  # the default
+        if combination.realtime:
+            with realtime_client(service, combination) as transport:
+                connections = f'transport="{transport}"'
+                target.wait_for("realtime_connections", 1, connections)
+            target.wait_for("realtime_connections", 0, connections)

@@ -137,16 +137,24 @@ def test_serves_real_clients_over_every_protocol(
     project = projects.installed(combination)
     env, ca_file = tls_env(project)
     debug = {"LOG_LEVEL": "DEBUG"}  # the broker logs each (un)subscription
-    with project.serve({**env, **debug, **databases.env(combination)}) as service:
+    with (
+        prometheus.scraping() as target,
+        project.serve(
+            {
+                **env,
+                **debug,
+                **databases.env(combination),
+                "METRICS_PORT": str(target.port),
+            }
+        ) as service,
+    ):
         assert service.tls_url.endswith(f":{env['TLS_PORT']}"), service.log()
         check_routes(service)
-        with prometheus.scraping(combination.id, service.metrics_target) as target:
-            prometheus.wait_for(
-                "http_request_duration_seconds_count"
-                f'{{{target},method="POST",route="/api/messages",status="201"}}',
-                1,
-            )
-
+        target.wait_for(
+            "http_request_duration_seconds_count",
+            1,
+            'method="POST",route="/api/messages",status="201"',
+        )
         with httpx.Client(verify=trusting(ca_file), timeout=10) as http1:
             response = http1.get(f"{service.tls_url}/health/live")
             assert response.http_version == "HTTP/1.1"
