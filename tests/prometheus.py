@@ -81,8 +81,7 @@ class Target:
         deadline = time.monotonic() + timeout
         while (value := self.query(metric, labels)) != expected:
             assert time.monotonic() < deadline, (
-                f"{metric}{{{labels}}} on port {self.port} = {value}, "
-                f"not {expected}"
+                f"{metric}{{{labels}}} on port {self.port} = {value}, not {expected}"
             )
             time.sleep(0.1)
 
