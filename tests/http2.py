@@ -142,6 +142,27 @@ class H2WebSocket:
         return json.loads(frame.payload)
 
 
+def tls_server_settings(host: str, port: int, ca_file: str) -> dict[int, int]:
+    """The SETTINGS an HTTP/2 server sends first on the TLS port."""
+    context = ssl.create_default_context(cafile=ca_file)
+    context.set_alpn_protocols(["h2"])
+    raw = socket.create_connection((host, port), timeout=TIMEOUT)
+    with context.wrap_socket(raw, server_hostname="localhost") as sock:
+        assert sock.selected_alpn_protocol() == "h2"
+        connection = h2.connection.H2Connection(
+            h2.config.H2Configuration(client_side=True)
+        )
+        connection.initiate_connection()
+        stream = H2Stream(sock, connection)
+        stream.flush()
+        while not any(
+            isinstance(event, h2.events.RemoteSettingsChanged)
+            for event in stream.events()
+        ):
+            pass
+        return stream.server_settings
+
+
 @contextmanager
 def websocket_over_h2(
     host: str, port: int, ca_file: str, path: str

@@ -64,6 +64,12 @@ FEATURES = (
         ("MySQL", "MariaDB", "asyncmy"),
     ),
     Feature("h3", lambda c: c.http == "h3", ("quic_bind", "aioquic", "QUIC")),
+    Feature(
+        "hypercorn",
+        lambda c: c.server == "hypercorn",
+        ("Hypercorn", "hypercorn.toml", "HYPERCORN_CONFIG"),
+    ),
+    Feature("granian", lambda c: c.server == "granian", ("Granian", "granian")),
     Feature("docker", lambda c: c.docker, ("Dockerfile", "compose.yaml")),
 )
 

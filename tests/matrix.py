@@ -13,6 +13,7 @@ tests (``.realtime``, ``.needs_redis``, ...), named in this one place.
 
 from __future__ import annotations
 
+import functools
 import itertools
 from collections.abc import Iterator, Mapping
 from functools import cached_property
@@ -48,8 +49,15 @@ class Combination(Mapping[str, Any]):
         return f"Combination({self._answers!r})"
 
     def but(self, **changes: Any) -> Combination:
-        """This combination with some answers changed."""
-        return Combination({**self._answers, **changes})
+        """This combination with some answers changed, as Copier would take
+        them: a question the changes leave unasked is dropped, one they make
+        asked takes its default."""
+        answers = {**self._answers, **changes}
+        asked: dict[str, Any] = {}
+        for name, spec in load_questions().items():
+            if _choices(spec) is not None and _asked(spec, asked):
+                asked[name] = answers.get(name, spec.get("default"))
+        return Combination(asked)
 
     @cached_property
     def id(self) -> str:
@@ -90,14 +98,20 @@ class Combination(Mapping[str, Any]):
 
     @property
     def http(self) -> str:
-        """The Hypercorn protocol set: ``h1``, ``h2`` or ``h3``."""
+        """The protocol set: ``h1``, ``h2`` or ``h3``."""
         return str(self["http"])
+
+    @property
+    def server(self) -> str:
+        """``hypercorn`` or ``granian`` (asked only when ``http`` is not h3)."""
+        return str(self.get("server", "hypercorn"))
 
     @property
     def docker(self) -> bool:
         return bool(self.get("docker"))
 
 
+@functools.cache
 def load_questions(path: Path = COPIER_YML) -> dict[str, dict[str, Any]]:
     """Return the questions of *path* in file order (settings ``_*`` left out)."""
     data = yaml.safe_load(path.read_text())

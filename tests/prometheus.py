@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import itertools
-import random
+import os
 import shutil
 import socket
 import subprocess
@@ -33,8 +33,10 @@ SCRAPE_INTERVAL = "500ms"
 # other one was: a stopped service's last samples are long stale by then.
 POOL_SIZE = 16
 # Below Linux's ephemeral range (32768-60999), where free_port() and the
-# kernel pick ports, so nothing else is handed one of these.
-POOL_RANGE = range(20000, 32000, POOL_SIZE)
+# kernel pick ports, so nothing else is handed one of these; each xdist
+# worker's Prometheus takes its block from a range of its own.
+POOL_RANGE_START = 20000
+POOL_RANGE_PER_WORKER = 512
 
 
 def _all_free(ports: range) -> bool:
@@ -48,11 +50,13 @@ def _all_free(ports: range) -> bool:
 
 
 def free_pool() -> range:
-    """A block of POOL_SIZE consecutive ports that are all free now."""
-    for base in random.sample(POOL_RANGE, 20):
+    """A block of POOL_SIZE consecutive free ports in this worker's range."""
+    worker = int(os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw"))
+    start = POOL_RANGE_START + worker * POOL_RANGE_PER_WORKER
+    for base in range(start, start + POOL_RANGE_PER_WORKER, POOL_SIZE):
         if _all_free(pool := range(base, base + POOL_SIZE)):
             return pool
-    raise RuntimeError(f"no {POOL_SIZE} free consecutive ports in {POOL_RANGE}")
+    raise RuntimeError(f"no {POOL_SIZE} free consecutive ports from {start}")
 
 
 @dataclass(frozen=True)

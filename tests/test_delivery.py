@@ -61,8 +61,10 @@ def both_endpoints(combination: Combination) -> bool:
 STORES = matrix_params(both_endpoints, cover=2)
 REDIS = matrix_params(lambda c: both_endpoints(c) and c.needs_redis, cover=2)
 DEFAULT = matrix_params(lambda c: c == default_answers())
+# Every protocol on every server.
 PROTOCOLS = matrix_params(
-    lambda c: c.but(http="h2") == default_answers(), vary=frozenset({"http"})
+    lambda c: c.but(http="h2", server="hypercorn") == default_answers(),
+    vary=frozenset({"http"}),
 )
 # Streams send a comment every second, so a follower never waits long.
 KEEPALIVE = {"SSE_KEEPALIVE": "1"}

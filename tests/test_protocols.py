@@ -19,10 +19,12 @@ from typing import Any
 
 import httpx
 import pytest
+from h2.settings import SettingCodes
+from websockets.sync.client import connect
 
 from .checks import check_routes, check_stops_cleanly
 from .generated import CERTIFICATE_COMMAND, Project, Service, free_port, trusting
-from .http2 import h2c_upgrade, websocket_over_h2
+from .http2 import h2c_upgrade, tls_server_settings, websocket_over_h2
 from .http3 import http3_client
 from .matrix import Combination, combinations, default_answers
 from .projects import ProjectFactory, matrix_params
@@ -35,7 +37,11 @@ pytestmark = pytest.mark.slow
 # Every combination but the Docker answer (Docker files do not change how
 # `python -m <package>` serves).
 EVERY_SERVING = matrix_params(vary=frozenset({"http"}))
-PROTOCOL_CHOICES = sorted({combination.http for combination in combinations()})
+# Each ``http`` answer with each server that serves it.
+SERVERS = sorted({(c.http, c.server) for c in combinations()})
+HYPERCORN_PROTOCOLS = sorted(
+    {http for http, server in SERVERS if server == "hypercorn"}
+)
 
 
 def tls_env(project: Project) -> tuple[dict[str, str], str]:
@@ -192,9 +198,14 @@ def check_http2(service: Service, ca_file: str, combination: Combination) -> Non
 
     host, port = service.base_url.removeprefix("http://").split(":")
     status_line, headers, body = h2c_upgrade(host, int(port), "/health/live")
-    assert status_line.startswith("HTTP/1.1 101"), status_line
-    assert headers[":status"] == "200"
-    assert json.loads(body) == {"status": "ok"}
+    if combination.server == "granian":
+        # Granian ignores the Upgrade (as RFC 9110 lets a server) and answers
+        # over HTTP/1.1: cleartext HTTP/2 is by prior knowledge only.
+        assert status_line == "HTTP/1.1 200 OK", status_line
+    else:
+        assert status_line.startswith("HTTP/1.1 101"), status_line
+        assert headers[":status"] == "200"
+        assert json.loads(body) == {"status": "ok"}
 
     tls_port = int(service.tls_url.rsplit(":", 1)[1])
     if combination.http == "h3":
@@ -216,7 +227,13 @@ def check_http2(service: Service, ca_file: str, combination: Combination) -> Non
             # Hypercorn alone never tells the app an HTTP/3 client left.
             wait_for_log(service, "unsubscribed", 2)
 
-    if combination.websockets:
+    if combination.websockets and combination.server == "granian":
+        # No RFC 8441 on Granian: it does not offer extended CONNECT, so
+        # browsers open their WebSockets over HTTP/1.1, on the same port.
+        settings = tls_server_settings("127.0.0.1", tls_port, ca_file)
+        assert not settings.get(SettingCodes.ENABLE_CONNECT_PROTOCOL), settings
+        check_websocket_over_tls(service, ca_file)
+    elif combination.websockets:
         with websocket_over_h2("127.0.0.1", tls_port, ca_file, "/ws") as ws:
             sent = asyncio.run(post_message(service.base_url, "to an h2 socket"))
             received = ws.receive_message("to an h2 socket")
@@ -225,12 +242,33 @@ def check_http2(service: Service, ca_file: str, combination: Combination) -> Non
             assert ws.receive_message("from an h2 socket")["data"]["id"]
 
 
-@pytest.fixture(params=PROTOCOL_CHOICES)
+def check_websocket_over_tls(service: Service, ca_file: str) -> None:
+    """A message posted reaches a WebSocket over HTTP/1.1 on the TLS port."""
+    ws_url = service.tls_url.replace("https://", "wss://") + "/ws"
+    with connect(ws_url, ssl=trusting(ca_file), open_timeout=10) as ws:
+        sent = asyncio.run(post_message(service.base_url, "to a TLS socket"))
+        while (frame := json.loads(ws.recv(timeout=10)))["type"] != "message" or (
+            frame["data"]["id"] != sent["id"]
+        ):
+            pass
+        assert frame["data"] == sent
+
+
+@pytest.fixture(params=SERVERS, ids="-".join)
 def serving_project(
     request: pytest.FixtureRequest, projects: ProjectFactory
 ) -> Project:
-    """The default service with each protocol choice."""
-    return projects.installed({**default_answers(), "http": request.param})
+    """The default service with each protocol choice, on each server."""
+    http, server = request.param
+    return projects.installed(default_answers().but(http=http, server=server))
+
+
+@pytest.fixture(params=HYPERCORN_PROTOCOLS)
+def hypercorn_project(
+    request: pytest.FixtureRequest, projects: ProjectFactory
+) -> Project:
+    """The default service on Hypercorn with each protocol choice."""
+    return projects.installed(default_answers().but(http=request.param))
 
 
 def write_toml(project: Project, tmp_path: Path, extra: str) -> str:
@@ -256,10 +294,10 @@ def test_a_missing_certificate_file_stops_start_up(
 
 
 def test_an_unknown_hypercorn_key_stops_start_up(
-    serving_project: Project, tmp_path: Path
+    hypercorn_project: Project, tmp_path: Path
 ) -> None:
-    toml = write_toml(serving_project, tmp_path, "keep_alive_timout = 30\n")
-    result = serving_project.start_until_exit(HYPERCORN_CONFIG=toml)
+    toml = write_toml(hypercorn_project, tmp_path, "keep_alive_timout = 30\n")
+    result = hypercorn_project.start_until_exit(HYPERCORN_CONFIG=toml)
     assert result.returncode == 2, result.stderr
     assert "invalid Hypercorn configuration" in result.stderr
     assert (
@@ -270,14 +308,14 @@ def test_an_unknown_hypercorn_key_stops_start_up(
 
 
 def test_several_workers_stop_start_up(
-    serving_project: Project, tmp_path: Path
+    hypercorn_project: Project, tmp_path: Path
 ) -> None:
-    toml = write_toml(serving_project, tmp_path, "workers = 4\n")
-    result = serving_project.start_until_exit(HYPERCORN_CONFIG=toml)
+    toml = write_toml(hypercorn_project, tmp_path, "workers = 4\n")
+    result = hypercorn_project.start_until_exit(HYPERCORN_CONFIG=toml)
     assert result.returncode == 2, result.stderr
     assert "workers: " in result.stderr
     assert "run more processes or containers behind a load balancer" in result.stderr
-    if serving_project.combination.http == "h3":
+    if hypercorn_project.combination.http == "h3":
         assert "QUIC (HTTP/3) cannot share its UDP socket" in result.stderr
 
 

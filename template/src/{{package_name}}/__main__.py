@@ -8,7 +8,7 @@ from dotenv import load_dotenv
 
 from . import create_app
 from .config import ConfigError
-from .server import hypercorn_config, run
+from .server import run, server_config
 
 
 def main() -> int:
@@ -16,7 +16,7 @@ def main() -> int:
     load_dotenv()
     try:
         app = create_app()
-        config = hypercorn_config(app)
+        config = server_config(app)
     except ConfigError as error:
         print(f"error: {error}", file=sys.stderr)  # noqa: T201
         return 2
