@@ -60,7 +60,8 @@ def both_endpoints(combination: Combination) -> bool:
 # Every store with every broker: where the order comes from.
 STORES = matrix_params(both_endpoints, cover=2)
 REDIS = matrix_params(lambda c: both_endpoints(c) and c.needs_redis, cover=2)
-DEFAULT = matrix_params(lambda c: c == default_answers())
+# The default service on each server.
+EACH_SERVER = matrix_params(lambda c: c.but(server="hypercorn") == default_answers())
 # Every protocol on every server.
 PROTOCOLS = matrix_params(
     lambda c: c.but(http="h2", server="hypercorn") == default_answers(),
@@ -182,7 +183,7 @@ def server_side(service: Service, client: socket.socket) -> bool:
 BIG = 2000  # characters: the largest message, to fill buffers quickly
 
 
-@pytest.mark.parametrize("combination", DEFAULT)
+@pytest.mark.parametrize("combination", EACH_SERVER)
 def test_clients_that_stop_reading_are_dropped(
     projects: ProjectFactory, combination: Combination, databases: Databases
 ) -> None:
@@ -217,9 +218,13 @@ def test_clients_that_stop_reading_are_dropped(
             for sock in stuck:
                 sock.close()
         log = service.log()
-        # The two stuck ones at least (a reader the busy test process left
-        # waiting that long is dropped too, and resumes).
-        assert log.count("dropped a client that stopped reading") >= 2, log[-3000:]
+        if combination.server == "hypercorn":
+            # The two stuck ones at least (a reader the busy test process left
+            # waiting that long is dropped too, and resumes).
+            dropped = log.count("dropped a client that stopped reading")
+            assert dropped >= 2, log[-3000:]
+        # On Granian the kernel may drop a stuck one first (TCP_USER_TIMEOUT,
+        # see connections.py), before the app's send has waited as long.
         assert_clean_log(service)
     print(f"stuck clients dropped {cut:.2f}s after the writes began")
 
@@ -304,7 +309,10 @@ def test_sigterm_with_stuck_clients_exits_within_the_grace_period(
                 sock.close()
     assert code == 0, service.log()[-3000:]
     assert took < GRACE + 1, f"exit took {took:.2f}s"
-    assert "grace period over, open connections dropped" in service.log()
+    if combination.server == "hypercorn":
+        assert "grace period over, open connections dropped" in service.log()
+    # Granian holds the stuck clients' bytes itself, not the app: nothing of
+    # the app's is left to drop, and the exit closes their sockets.
     assert "Traceback" not in service.log(), service.log()[-3000:]
     print(f"{combination.http}: exit {took:.2f}s after SIGTERM with stuck clients")
 
