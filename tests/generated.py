@@ -60,7 +60,7 @@ NOT_RUNTIME = frozenset(
 NOT_RUNTIME_DIRS = (".github/", "instance/", "deploy/")
 # Files that choose how the service is served, read only when it boots: the
 # service's own tests never read them, so they do not change the outcome.
-SERVING_ONLY = frozenset({"hypercorn.toml"})
+SERVING_ONLY = frozenset({"hypercorn.toml", "granian.toml"})
 # Questions that choose how a service is served more than what its code is.
 # Combinations that differ only in them run on one xdist worker, where those
 # whose code is the same share one install and one run of the service's own

@@ -39,9 +39,6 @@ pytestmark = pytest.mark.slow
 EVERY_SERVING = matrix_params(vary=frozenset({"http"}))
 # Each ``http`` answer with each server that serves it.
 SERVERS = sorted({(c.http, c.server) for c in combinations()})
-HYPERCORN_PROTOCOLS = sorted(
-    {http for http, server in SERVERS if server == "hypercorn"}
-)
 
 
 def tls_env(project: Project) -> tuple[dict[str, str], str]:
@@ -263,19 +260,33 @@ def serving_project(
     return projects.installed(default_answers().but(http=http, server=server))
 
 
-@pytest.fixture(params=HYPERCORN_PROTOCOLS)
-def hypercorn_project(
-    request: pytest.FixtureRequest, projects: ProjectFactory
-) -> Project:
-    """The default service on Hypercorn with each protocol choice."""
-    return projects.installed(default_answers().but(http=request.param))
+# Each server's settings file, its variable, a misspelt key and the answer.
+SETTINGS_FILES = {
+    "hypercorn": (
+        "hypercorn.toml",
+        "HYPERCORN_CONFIG",
+        "keep_alive_timout = 30",
+        "invalid Hypercorn configuration",
+        "keep_alive_timout: not a Hypercorn setting "
+        "(did you mean 'keep_alive_timeout'?)",
+    ),
+    "granian": (
+        "granian.toml",
+        "GRANIAN_CONFIG",
+        "http1_keep_alve = false",
+        "invalid Granian configuration",
+        "http1_keep_alve: not a Granian setting (did you mean 'http1_keep_alive'?)",
+    ),
+}
 
 
-def write_toml(project: Project, tmp_path: Path, extra: str) -> str:
-    """The project's own hypercorn.toml with *extra* lines appended."""
-    path = tmp_path / "hypercorn.toml"
-    path.write_text((project.path / "hypercorn.toml").read_text() + extra)
-    return str(path)
+def settings_file(project: Project, tmp_path: Path, extra: str) -> dict[str, str]:
+    """The project's own server settings file with *extra* appended, as the
+    setting that points the service at it."""
+    name, variable, *_ = SETTINGS_FILES[project.combination.server]
+    path = tmp_path / name
+    path.write_text((project.path / name).read_text() + extra + "\n")
+    return {variable: str(path)}
 
 
 def test_a_missing_certificate_file_stops_start_up(
@@ -293,29 +304,29 @@ def test_a_missing_certificate_file_stops_start_up(
     assert "KEY_FILE: required with CERT_FILE" in result.stderr
 
 
-def test_an_unknown_hypercorn_key_stops_start_up(
-    hypercorn_project: Project, tmp_path: Path
+def test_an_unknown_server_setting_stops_start_up(
+    serving_project: Project, tmp_path: Path
 ) -> None:
-    toml = write_toml(hypercorn_project, tmp_path, "keep_alive_timout = 30\n")
-    result = hypercorn_project.start_until_exit(HYPERCORN_CONFIG=toml)
+    _, _, misspelt, heading, message = SETTINGS_FILES[
+        serving_project.combination.server
+    ]
+    env = settings_file(serving_project, tmp_path, misspelt)
+    result = serving_project.start_until_exit(**env)
     assert result.returncode == 2, result.stderr
-    assert "invalid Hypercorn configuration" in result.stderr
-    assert (
-        "keep_alive_timout: not a Hypercorn setting "
-        "(did you mean 'keep_alive_timeout'?)"
-    ) in result.stderr
+    assert heading in result.stderr
+    assert message in result.stderr
     assert "Traceback" not in result.stderr
 
 
 def test_several_workers_stop_start_up(
-    hypercorn_project: Project, tmp_path: Path
+    serving_project: Project, tmp_path: Path
 ) -> None:
-    toml = write_toml(hypercorn_project, tmp_path, "workers = 4\n")
-    result = hypercorn_project.start_until_exit(HYPERCORN_CONFIG=toml)
+    env = settings_file(serving_project, tmp_path, "workers = 4")
+    result = serving_project.start_until_exit(**env)
     assert result.returncode == 2, result.stderr
     assert "workers: " in result.stderr
     assert "run more processes or containers behind a load balancer" in result.stderr
-    if hypercorn_project.combination.http == "h3":
+    if serving_project.combination.http == "h3":
         assert "QUIC (HTTP/3) cannot share its UDP socket" in result.stderr
 
 
