@@ -20,7 +20,7 @@ from typing import Any
 import httpx
 import pytest
 from h2.settings import SettingCodes
-from websockets.sync.client import connect
+from websockets.asyncio.client import connect
 
 from .checks import check_routes, check_stops_cleanly
 from .generated import CERTIFICATE_COMMAND, Project, Service, free_port, trusting
@@ -241,13 +241,17 @@ def check_http2(service: Service, ca_file: str, combination: Combination) -> Non
 
 def check_websocket_over_tls(service: Service, ca_file: str) -> None:
     """A message posted reaches a WebSocket over HTTP/1.1 on the TLS port."""
+    asyncio.run(websocket_over_tls(service, ca_file))
+
+
+async def websocket_over_tls(service: Service, ca_file: str) -> None:
     ws_url = service.tls_url.replace("https://", "wss://") + "/ws"
-    with connect(ws_url, ssl=trusting(ca_file), open_timeout=10) as ws:
-        sent = asyncio.run(post_message(service.base_url, "to a TLS socket"))
-        while (frame := json.loads(ws.recv(timeout=10)))["type"] != "message" or (
-            frame["data"]["id"] != sent["id"]
-        ):
-            pass
+    async with connect(ws_url, ssl=trusting(ca_file), open_timeout=10) as ws:
+        sent = await post_message(service.base_url, "to a TLS socket")
+        while True:
+            frame = json.loads(await asyncio.wait_for(ws.recv(), 10))
+            if frame["type"] == "message" and frame["data"]["id"] == sent["id"]:
+                break
         assert frame["data"] == sent
 
 
