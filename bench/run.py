@@ -599,9 +599,14 @@ def main(argv: list[str] | None = None) -> int:
     print(f"rendering the service with {answers} ...", flush=True)
     package = render_service(service, answers)
     install_all(service, args.python)
+    granian_service = None
+    if answers.get("http") != "h3":  # Granian has no HTTP/3
+        granian_service = results_dir / "service-granian"
+        render_service(granian_service, {**answers, "server": "granian"})
+        install(granian_service, args.python)
     # A smoke run may overlap a real one (the test suite): its own databases.
     prefix = f"bench_smoke_{os.getpid()}" if args.smoke else "bench"
-    servers = make_servers(service, package, args.pool_size, prefix)
+    servers = make_servers(service, package, args.pool_size, prefix, granian_service)
     if args.compare:
         compared = results_dir / "service-compared"
         render_service(compared, answers, ref=args.compare)

@@ -87,7 +87,7 @@ OTLP_SINK_PORT = 8199
 BENCH_MODULE = "bench_entry"  # not the package: "Bench Service" is bench_service
 
 # Installed beside the rendered service only to measure the same app on them.
-ALTERNATIVE_SERVERS = ["uvicorn[standard]>=0.32", "granian>=2.5"]
+ALTERNATIVE_SERVERS = ["uvicorn[standard]>=0.32"]
 
 PEER_SCHEMA = """
 CREATE TABLE messages (
@@ -341,10 +341,15 @@ def compared_service(base: Server, service: Path, ref: str) -> Server:
 
 
 def make_servers(
-    service: Path, package: str, pool_size: int, database_prefix: str = "bench"
+    service: Path,
+    package: str,
+    pool_size: int,
+    database_prefix: str = "bench",
+    granian_service: Path | None = None,
 ) -> list[Server]:
-    """The rendered service (as users run it, on uvicorn and on granian) and
-    the peers; each gets the database *database_prefix*_<its name>."""
+    """The rendered service (as users run it, and on uvicorn), the same
+    answers rendered with ``server=granian`` (*granian_service*, when given)
+    and the peers; each gets the database *database_prefix*_<its name>."""
     service_python = service.resolve() / ".venv" / "bin" / "python"
     peer_python = PEERS / ".venv" / "bin" / "python"
     bin_dir = peer_python.parent
@@ -434,31 +439,30 @@ def make_servers(
             migrates_itself=True,
             description="the same generated app on uvicorn (the measured alternative)",
         ),
-        Server(
-            "quart-service-granian",
+        *(
             [
-                str(service_python.parent / "granian"),
-                "--interface",
-                "asgi",
-                "--factory",
-                "--host",
-                HOST,
-                "--port",
-                "{port}",
-                "--workers",
-                "1",
-                "--loop",
-                "uvloop",
-                f"{BENCH_MODULE}:create_app",
-            ],
-            service,
-            8106,
-            f"{database_prefix}_quart_service_granian",
-            service_env,
-            realtime=True,
-            h2c=True,
-            migrates_itself=True,
-            description="the same generated app on granian (Rust HTTP/1.1 and HTTP/2)",
+                Server(
+                    "quart-service-granian",
+                    [
+                        str(granian_service.resolve() / ".venv" / "bin" / "python"),
+                        "-m",
+                        BENCH_MODULE,
+                    ],
+                    granian_service,
+                    8106,
+                    f"{database_prefix}_quart_service_granian",
+                    service_env,
+                    realtime=True,
+                    h2c=True,
+                    migrates_itself=True,
+                    description=(
+                        "the service rendered with `server=granian`: "
+                        f"`{package}.__main__.main()` (Granian embedded, 1 process)"
+                    ),
+                )
+            ]
+            if granian_service is not None
+            else []
         ),
         Server(
             "bare-quart-schema",

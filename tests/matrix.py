@@ -55,7 +55,10 @@ class Combination(Mapping[str, Any]):
         answers = {**self._answers, **changes}
         asked: dict[str, Any] = {}
         for name, spec in load_questions().items():
-            if _choices(spec) is not None and _asked(spec, asked):
+            if _choices(spec) is None:  # free text: kept as given
+                if name in answers:
+                    asked[name] = answers[name]
+            elif _asked(spec, asked):
                 asked[name] = answers.get(name, spec.get("default"))
         return Combination(asked)
 
