@@ -142,8 +142,10 @@ class H2WebSocket:
         return json.loads(frame.payload)
 
 
-def tls_server_settings(host: str, port: int, ca_file: str) -> dict[int, int]:
-    """The SETTINGS an HTTP/2 server sends first on the TLS port."""
+@contextmanager
+def tls_h2_connection(host: str, port: int, ca_file: str) -> Iterator[H2Stream]:
+    """An HTTP/2 connection over TLS (ALPN ``h2``) on *port*, once the
+    server's first SETTINGS have arrived."""
     context = ssl.create_default_context(cafile=ca_file)
     context.set_alpn_protocols(["h2"])
     raw = socket.create_connection((host, port), timeout=TIMEOUT)
@@ -160,6 +162,12 @@ def tls_server_settings(host: str, port: int, ca_file: str) -> dict[int, int]:
             for event in stream.events()
         ):
             pass
+        yield stream
+
+
+def tls_server_settings(host: str, port: int, ca_file: str) -> dict[int, int]:
+    """The SETTINGS an HTTP/2 server sends first on the TLS port."""
+    with tls_h2_connection(host, port, ca_file) as stream:
         return stream.server_settings
 
 
@@ -168,22 +176,10 @@ def websocket_over_h2(
     host: str, port: int, ca_file: str, path: str
 ) -> Iterator[H2WebSocket]:
     """Open *path* as a WebSocket over HTTP/2 on the TLS port."""
-    context = ssl.create_default_context(cafile=ca_file)
-    context.set_alpn_protocols(["h2"])
-    raw = socket.create_connection((host, port), timeout=TIMEOUT)
-    with context.wrap_socket(raw, server_hostname="localhost") as sock:
-        assert sock.selected_alpn_protocol() == "h2"
-        connection = h2.connection.H2Connection(
-            h2.config.H2Configuration(client_side=True)
-        )
-        connection.initiate_connection()
-        stream = H2Stream(sock, connection)
-        stream.flush()
-        while h2.settings.SettingCodes.ENABLE_CONNECT_PROTOCOL not in (
-            stream.server_settings
-        ):
-            stream.events()
-        assert stream.server_settings[h2.settings.SettingCodes.ENABLE_CONNECT_PROTOCOL]
+    with tls_h2_connection(host, port, ca_file) as stream:
+        settings = stream.server_settings
+        assert settings.get(h2.settings.SettingCodes.ENABLE_CONNECT_PROTOCOL), settings
+        connection = stream.connection
         stream_id = connection.get_next_available_stream_id()
         connection.send_headers(
             stream_id,
