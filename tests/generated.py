@@ -147,16 +147,25 @@ def run(
     env: Mapping[str, str] | None = None,
     timeout: float = 300,
 ) -> subprocess.CompletedProcess[str]:
-    """Run *args* in *cwd*; raise :class:`CommandFailed` with the output on error."""
-    result = subprocess.run(
-        args,
-        cwd=cwd,
-        env=service_env(env),
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
-    )
+    """Run *args* in *cwd*; raise :class:`CommandFailed` with the output on
+    error, or when it runs past *timeout* seconds (killed)."""
+    try:
+        result = subprocess.run(
+            args,
+            cwd=cwd,
+            env=service_env(env),
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+        )
+    except subprocess.TimeoutExpired as expired:
+        output = expired.stdout or ""
+        text = output if isinstance(output, str) else output.decode(errors="replace")
+        raise CommandFailed(
+            f"`{' '.join(args)}` ran over {timeout:.0f}s in {cwd}\n"
+            f"--- stdout\n{text[-12000:]}"
+        ) from None
     if result.returncode != 0:
         raise CommandFailed(
             f"`{' '.join(args)}` exited {result.returncode} in {cwd}\n"
@@ -361,15 +370,18 @@ class Project:
         # seconds of deleting other runs' files, every run.
         temp_root = self.path.parent / "pytest-temp"
         temp_root.mkdir(exist_ok=True)
+        # A run takes seconds; one that hangs fails in 4 minutes, with every
+        # thread's stack printed after one minute in one test (faulthandler).
+        pytest = [str(self.python), "-m", "pytest", "-q", "-p", "no:cacheprovider"]
         result = run(
-            [str(self.python), "-m", "pytest", "-q", "-p", "no:cacheprovider"],
+            [*pytest, "-o", "faulthandler_timeout=60"],
             self.path,
             env={
                 **self.run_env(),
                 **(env or {}),
                 "PYTEST_DEBUG_TEMPROOT": str(temp_root),
             },
-            timeout=600,
+            timeout=240,
         )
         return result.stdout.strip().splitlines()[-1]
 
