@@ -160,11 +160,13 @@ def run(
             check=False,
         )
     except subprocess.TimeoutExpired as expired:
-        output = expired.stdout or ""
-        text = output if isinstance(output, str) else output.decode(errors="replace")
+        stdout, stderr = (
+            out if isinstance(out, str) else (out or b"").decode(errors="replace")
+            for out in (expired.stdout, expired.stderr)
+        )
         raise CommandFailed(
             f"`{' '.join(args)}` ran over {timeout:.0f}s in {cwd}\n"
-            f"--- stdout\n{text[-12000:]}"
+            f"--- stdout\n{stdout[-6000:]}\n--- stderr\n{stderr[-12000:]}"
         ) from None
     if result.returncode != 0:
         raise CommandFailed(
