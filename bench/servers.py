@@ -480,6 +480,21 @@ def make_servers(
             ),
         ),
         Server(
+            "bare-quart-schema-granian",
+            [str(peer_python), "bare_quart.py", "--schema", "--granian"],
+            PEERS,
+            8112,
+            f"{database_prefix}_bare_quart_schema_granian",
+            peer_env,
+            h2c=True,
+            api=False,
+            description=(
+                "the same on an embedded Granian (uvloop, 1 process), as the "
+                "service rendered with `server=granian` serves itself: the "
+                "yardstick for that rendering"
+            ),
+        ),
+        Server(
             "bare-quart",
             [str(peer_python), "bare_quart.py"],
             PEERS,

@@ -4,9 +4,11 @@ Two apps with only the endpoints the JSON and I/O scenarios load, served as
 the service serves itself (``hypercorn.asyncio.serve`` in one process, on
 uvloop, HTTP/1.1 and h2c): ``python bare_quart.py`` returns a dict from
 ``/health/live``; ``python bare_quart.py --schema`` returns a pydantic model
-through quart-schema, as the service does. The service over these is the
-cost of everything the template adds per request (hooks, headers, request
-ids, the access log, error handling).
+through quart-schema, as the service does. ``--granian`` serves the app with
+an embedded Granian instead, as the service rendered with ``server=granian``
+serves itself. The service over these is the cost of everything the
+template adds per request (hooks, headers, request ids, the access log,
+error handling).
 """
 
 from __future__ import annotations
@@ -16,6 +18,8 @@ import os
 import sys
 
 import uvloop
+from granian.constants import HTTPModes, Interfaces
+from granian.server.embed import Server
 from hypercorn.asyncio import serve
 from hypercorn.config import Config
 from pydantic import BaseModel
@@ -58,10 +62,16 @@ def create_app(schema: bool) -> Quart:
 
 
 def main() -> None:
+    app = create_app("--schema" in sys.argv)
+    port = int(os.environ.get("PORT", "8000"))
+    if "--granian" in sys.argv:
+        server = Server(app, port=port, interface=Interfaces.ASGINL, http=HTTPModes.auto)
+        uvloop.run(server.serve())
+        return
     config = Config()
-    config.bind = [f"127.0.0.1:{os.environ.get('PORT', '8000')}"]
+    config.bind = [f"127.0.0.1:{port}"]
     config.graceful_timeout = 5
-    uvloop.run(serve(create_app("--schema" in sys.argv), config))
+    uvloop.run(serve(app, config))
 
 
 if __name__ == "__main__":
