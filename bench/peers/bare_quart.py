@@ -65,7 +65,17 @@ def main() -> None:
     app = create_app("--schema" in sys.argv)
     port = int(os.environ.get("PORT", "8000"))
     if "--granian" in sys.argv:
-        server = Server(app, port=port, interface=Interfaces.ASGINL, http=HTTPModes.auto)
+        # The limits the service's own granian.toml sets: Granian's default
+        # backpressure (backlog // workers = 128) would cap the requests in
+        # flight at 128, a tenth of what the slow-upstream scenario opens.
+        server = Server(
+            app,
+            port=port,
+            interface=Interfaces.ASGINL,
+            http=HTTPModes.auto,
+            backlog=1024,
+            backpressure=10000,
+        )
         uvloop.run(server.serve())
         return
     config = Config()
