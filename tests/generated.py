@@ -479,7 +479,9 @@ class Service:
         raise CommandFailed(f"service did not become live in {timeout}s:\n{self.log()}")
 
     def _listening(self) -> bool:
-        """Read the addresses Hypercorn reports; True once it listens on PORT."""
+        """Read the addresses the server reports; True once it listens on PORT
+        and, given a certificate, on TLS_PORT (each address is its own log
+        line, so one read can fall between them)."""
         for scheme, host, port, quic in RUNNING_ON.findall(self.log()):
             if quic:
                 self.quic_port = int(port)
@@ -487,7 +489,8 @@ class Service:
                 self.tls_url = f"https://{host}:{port}"
             elif int(port) != self.metrics_port:
                 self.base_url = f"http://{host}:{port}"
-        return bool(self.base_url)
+        wants_tls = bool(self.env.get("CERT_FILE"))
+        return bool(self.base_url) and (bool(self.tls_url) or not wants_tls)
 
     def wait_for_quic(self, timeout: float = 10) -> int:
         """The QUIC port, once Hypercorn reports it (after the TCP ports)."""
