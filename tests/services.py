@@ -56,7 +56,9 @@ class Databases:
         of a fresh database, and a Redis key prefix no other service uses."""
         env = {}
         if combination.needs_redis:
-            env["REDIS_PREFIX"] = f"template-test-{uuid.uuid4().hex}:"
+            prefix = f"template-test-{uuid.uuid4().hex}:"
+            self.stack.callback(drop_redis_keys, prefix)
+            env["REDIS_PREFIX"] = prefix
         if combination.database == "none":
             return env
         try:
@@ -66,6 +68,42 @@ class Databases:
         except DatabaseUnavailable as error:
             missing(str(error), self.in_ci)
         return {**env, "DATABASE_URL": url}
+
+
+# Deletes the keys that match ARGV[1], in Redis itself (one round trip).
+DROP_KEYS = (
+    "local keys = redis.call('KEYS', ARGV[1]) "
+    "for _, key in ipairs(keys) do redis.call('DEL', key) end "
+    "return #keys"
+)
+
+
+def drop_redis_keys(prefix: str) -> None:
+    """Delete the keys under *prefix* that a booted service left in Redis
+    (a missing Redis has nothing to delete)."""
+    parsed = urlparse(REDIS_URL)
+    database = (parsed.path or "/0").lstrip("/") or "0"
+    commands = [
+        [b"SELECT", database.encode()],
+        [b"EVAL", DROP_KEYS.encode(), b"0", f"{prefix}*".encode()],
+    ]
+    request = b"".join(
+        b"*%d\r\n" % len(words)
+        + b"".join(b"$%d\r\n%s\r\n" % (len(word), word) for word in words)
+        for words in commands
+    )
+    with contextlib.suppress(OSError):
+        with socket.create_connection(
+            (parsed.hostname, parsed.port or 6379), timeout=5
+        ) as connection:
+            connection.sendall(request)
+            replies = b""
+            while replies.count(b"\r\n") < len(commands):
+                chunk = connection.recv(1024)
+                if not chunk:
+                    break
+                replies += chunk
+        assert replies.startswith(b"+OK\r\n:"), f"Redis: {replies!r}"
 
 
 def own_test_env(combination: Combination) -> dict[str, str]:

@@ -8,7 +8,8 @@ into a 500 whose body says nothing about the internals (Quart logs it).
 
 from __future__ import annotations
 
-from typing import Any
+import json
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ValidationError
 from quart import Quart, Request, Response, g, jsonify, request
@@ -21,6 +22,11 @@ from werkzeug.exceptions import (
     RequestEntityTooLarge,
 )
 from werkzeug.http import HTTP_STATUS_CODES
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable
+
+    from hypercorn.typing import ASGISendCallable
 
 
 class AmbiguousBodyLength(BadRequest):
@@ -90,6 +96,50 @@ def error_response(
     response = jsonify(body.model_dump(exclude_none=True))
     response.status_code = status
     return response
+
+
+async def send_response(
+    send: ASGISendCallable,
+    status: int,
+    content_type: str,
+    body: bytes,
+    *,
+    headers: Iterable[tuple[bytes, bytes]] = (),
+    head: bool = False,
+) -> None:
+    """Send a whole response straight to the server, for the ASGI layers
+    that answer before (or instead of) the app; *head* sends no body but
+    keeps its length."""
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [
+                (b"content-type", content_type.encode()),
+                (b"content-length", str(len(body)).encode()),
+                *headers,
+            ],
+            "trailers": False,
+        }
+    )
+    body = b"" if head else body
+    await send({"type": "http.response.body", "body": body, "more_body": False})
+
+
+async def send_error(
+    send: ASGISendCallable,
+    status: int,
+    message: str,
+    *,
+    headers: Iterable[tuple[bytes, bytes]] = (),
+) -> None:
+    """Send the JSON error :func:`error_response` builds, at the ASGI level
+    (no request context there, so no request id)."""
+    error = HTTP_STATUS_CODES.get(status, "Unknown Error")
+    body = json.dumps({"status": status, "error": error, "message": message})
+    await send_response(
+        send, status, "application/json", body.encode(), headers=headers
+    )
 
 
 async def handle_http_exception(error: HTTPException) -> Response:
