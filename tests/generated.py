@@ -19,6 +19,7 @@ import ssl
 import subprocess
 import sys
 import time
+import tomllib
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,8 +29,11 @@ import copier
 import httpx
 from uv import find_uv_bin
 
+from . import jinja_cache
 from .interpreters import with_interpreters
 from .matrix import Combination
+
+jinja_cache.install()
 
 TEMPLATE_ROOT = Path(__file__).resolve().parents[1]
 # Files in a generated service that are Jinja on purpose (the app's own pages).
@@ -352,6 +356,15 @@ class Project:
             if relative.endswith(".py"):
                 digest.update(relative.encode() + b"\0" + path.read_bytes() + b"\0")
         return digest.hexdigest()
+
+    def mypy_settings(self) -> str:
+        """A hash of the service's mypy settings. mypy drops its whole cache
+        when they change (Granian's services exclude one untyped call), so
+        services checked one after another share a cache only with equal
+        settings."""
+        tool = tomllib.loads((self.path / "pyproject.toml").read_text())["tool"]
+        settings = {name: tool.get(name) for name in ("mypy", "pydantic-mypy")}
+        return hashlib.sha256(repr(settings).encode()).hexdigest()[:16]
 
     def type_check(self, cache_dir: Path) -> str:
         """Run the service's pinned mypy with its own configuration (strict);

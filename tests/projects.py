@@ -127,10 +127,11 @@ class ProjectFactory:
 
     def type_check(self, project: Project) -> str:
         """The summary of *project*'s type check, run once per distinct
-        Python code (``source_fingerprint``), with one mypy cache per worker."""
+        Python code (``source_fingerprint``), with one mypy cache per worker
+        and set of mypy settings (``Project.mypy_settings``)."""
         assert project.install is not None, "mypy needs an installed project"
         fingerprint = project.source_fingerprint()
         if fingerprint not in self.type_checks:
-            cache = self.root / "mypy-cache"
+            cache = self.root / f"mypy-cache-{project.mypy_settings()}"
             self.type_checks[fingerprint] = project.type_check(cache)
         return self.type_checks[fingerprint]

@@ -81,6 +81,7 @@ def main() -> None:
     config = Config()
     config.bind = [f"127.0.0.1:{port}"]
     config.graceful_timeout = 5
+    config.backlog = 1024  # as the service's hypercorn.toml
     uvloop.run(serve(app, config))
 
 
