@@ -8,7 +8,6 @@ into a 500 whose body says nothing about the internals (Quart logs it).
 
 from __future__ import annotations
 
-import json
 from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ValidationError
@@ -80,19 +79,29 @@ class JSONRequest(Request):
         raise BadRequest(f"The request body is not valid JSON: {error}")
 
 
+def error_body(
+    status: int,
+    message: str,
+    details: list[dict[str, Any]] | None = None,
+    request_id: str | None = None,
+) -> Error:
+    """The body of the error response for *status* with *message*."""
+    return Error(
+        status=status,
+        error=HTTP_STATUS_CODES.get(status, "Unknown Error"),
+        message=message,
+        request_id=request_id,
+        details=details,
+    )
+
+
 def error_response(
     status: int,
     message: str,
     details: list[dict[str, Any]] | None = None,
 ) -> Response:
     """Build the JSON error response for *status* with *message*."""
-    body = Error(
-        status=status,
-        error=HTTP_STATUS_CODES.get(status, "Unknown Error"),
-        message=message,
-        request_id=g.get("request_id"),
-        details=details,
-    )
+    body = error_body(status, message, details, g.get("request_id"))
     response = jsonify(body.model_dump(exclude_none=True))
     response.status_code = status
     return response
@@ -135,8 +144,7 @@ async def send_error(
 ) -> None:
     """Send the JSON error :func:`error_response` builds, at the ASGI level
     (no request context there, so no request id)."""
-    error = HTTP_STATUS_CODES.get(status, "Unknown Error")
-    body = json.dumps({"status": status, "error": error, "message": message})
+    body = error_body(status, message).model_dump_json(exclude_none=True)
     await send_response(
         send, status, "application/json", body.encode(), headers=headers
     )
