@@ -86,7 +86,13 @@ def check_metrics(service: Service) -> None:
     unmatched = (("method", "GET"), ("route", "<unmatched>"), ("status", "404"))
     assert scrape[("http_request_duration_seconds_count", unmatched)] == 1
     metrics_port = service.metrics_url.removesuffix("/metrics")
-    assert httpx.get(f"{metrics_port}/health/live").status_code == 404
+    elsewhere = httpx.get(f"{metrics_port}/health/live")
+    assert elsewhere.status_code == 404
+    assert elsewhere.json()["status"] == 404, elsewhere.text
+    posted_there = httpx.post(service.metrics_url)
+    assert posted_there.status_code == 405
+    assert posted_there.headers["allow"] == "GET, HEAD"
+    assert posted_there.json()["error"] == "Method Not Allowed", posted_there.text
     assert httpx.get(f"{service.base_url}/metrics").status_code == 404
 
 
