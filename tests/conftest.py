@@ -45,9 +45,13 @@ def rendering(request: pytest.FixtureRequest, projects: ProjectFactory) -> Proje
     return projects.rendering(request.param)
 
 
-@pytest.fixture(scope="session", params=matrix_params(vary=SERVING_QUESTIONS))
+@pytest.fixture(
+    scope="session",
+    params=matrix_params(vary=SERVING_QUESTIONS, every_python=False),
+)
 def project(request: pytest.FixtureRequest, projects: ProjectFactory) -> Project:
-    """An installed service that runs as one combination of the matrix."""
+    """An installed service that runs as one combination of the matrix (on a
+    Python other than the default, as one of a covering set)."""
     return projects.installed(request.param)
 
 

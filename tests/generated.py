@@ -72,6 +72,12 @@ SERVING_ONLY = frozenset({"hypercorn.toml", "granian.toml"})
 # (test_harness checks that the three agree). Scheduling only: each still
 # renders, lints and boots on its own.
 SERVING_QUESTIONS = frozenset({"http", "docker"})
+# The question that picks the interpreter, not the code: every answer renders
+# the same src/ and tests/. The checks that run a service (its type check,
+# its own tests, its boot) take every combination on the default answer and,
+# on each other answer, a covering set in which every pair of answers meets
+# that interpreter (``matrix_params(..., every_python=False)``).
+INTERPRETER_QUESTION = "python_version"
 # The command the generated README gives for a development certificate.
 CERTIFICATE_COMMAND = [
     "python",

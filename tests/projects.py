@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from .generated import SERVING_QUESTIONS, Project, render
+from .generated import INTERPRETER_QUESTION, SERVING_QUESTIONS, Project, render
 from .matrix import (
     Combination,
     combination_id,
@@ -39,6 +39,7 @@ def matrix_params(
     *,
     vary: frozenset[str] = frozenset(),
     cover: int | None = None,
+    every_python: bool = True,
 ) -> list[Any]:
     """One pytest param per combination (those *where* accepts), grouped for
     xdist so each is rendered and installed on one worker.
@@ -48,7 +49,10 @@ def matrix_params(
     the tests of serving itself and the full-matrix checks. With *cover*
     (2 for the deep suites), only a covering set of those combinations runs:
     every pair (or single answer, with 1) of answers among them at least
-    once (:func:`~tests.matrix.covering_set`).
+    once (:func:`~tests.matrix.covering_set`). With ``every_python=False``
+    (the checks that run a service on every combination), the default
+    Python takes every combination and each other Python a pairwise
+    covering set of its own (see ``INTERPRETER_QUESTION``).
     """
     defaults = default_answers()
 
@@ -61,6 +65,8 @@ def matrix_params(
     chosen = [c for c in combinations() if where(c) and serving_ok(c)]
     if cover is not None:
         chosen = covering_set(chosen, strength=cover)
+    if not every_python:
+        chosen = on_every_python(chosen, defaults[INTERPRETER_QUESTION])
     return [
         pytest.param(
             combination,
@@ -69,6 +75,18 @@ def matrix_params(
         )
         for combination in chosen
     ]
+
+
+def on_every_python(
+    chosen: list[Combination], default_python: str
+) -> list[Combination]:
+    """*chosen* on the default Python; on each other Python, a pairwise
+    covering set of *chosen*'s combinations there, in *chosen*'s order."""
+    kept = {c.id for c in chosen if c.python_version == default_python}
+    for python in {c.python_version for c in chosen} - {default_python}:
+        there = [c for c in chosen if c.python_version == python]
+        kept |= {c.id for c in covering_set(there, strength=2)}
+    return [c for c in chosen if c.id in kept]
 
 
 class ProjectFactory:
@@ -130,7 +148,11 @@ class ProjectFactory:
         Python code (``source_fingerprint``), with one mypy cache per worker
         and set of mypy settings (``Project.mypy_settings``)."""
         assert project.install is not None, "mypy needs an installed project"
-        fingerprint = project.source_fingerprint()
+        # mypy checks against the Python it runs on: the same code once per
+        # Python version.
+        fingerprint = (
+            f"{project.source_fingerprint()}-{project.combination.python_version}"
+        )
         if fingerprint not in self.type_checks:
             cache = self.root / f"mypy-cache-{project.mypy_settings()}"
             self.type_checks[fingerprint] = project.type_check(cache)

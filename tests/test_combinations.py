@@ -1,6 +1,7 @@
-"""Every combination of answers: it renders clean, lints, type-checks and
-passes its own tests. (Each boots under Hypercorn and answers real clients over every
-protocol it enables in test_protocols.py.)"""
+"""Every combination of answers renders clean and lints; on the default
+Python every one, and on each other Python a pairwise covering set, type-checks
+and passes its own tests. (They boot under their server and answer real clients
+over every protocol they enable in test_protocols.py.)"""
 
 from __future__ import annotations
 

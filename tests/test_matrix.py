@@ -15,6 +15,7 @@ from .matrix import (
     default_answers,
     load_questions,
 )
+from .projects import on_every_python
 
 SAMPLE = """
 _subdirectory: template
@@ -100,3 +101,27 @@ def test_a_covering_set_holds_every_pair_in_a_fraction_of_the_matrix() -> None:
     assert pairs(chosen) == pairs(every)
     assert len(chosen) * 10 < len(every), len(chosen)
     assert covering_set(every, strength=2) == chosen  # the same on every run
+
+
+def test_other_pythons_run_services_on_a_covering_set() -> None:
+    every = combinations()
+    default_python = default_answers().python_version
+    chosen = on_every_python(every, default_python)
+
+    on_default = [c for c in every if c.python_version == default_python]
+    assert [c for c in chosen if c.python_version == default_python] == on_default
+    others = {c.python_version for c in every} - {default_python}
+    assert others, "copier.yml offers one Python only"
+    for python in others:
+        there = [c for c in every if c.python_version == python]
+        covered = [c for c in chosen if c.python_version == python]
+        pairs = {
+            pair for c in there for pair in itertools.combinations(sorted(c.items()), 2)
+        }
+        held = {
+            pair
+            for c in covered
+            for pair in itertools.combinations(sorted(c.items()), 2)
+        }
+        assert held == pairs
+        assert len(covered) * 10 < len(there), len(covered)

@@ -35,8 +35,9 @@ from .services import Databases
 pytestmark = pytest.mark.slow
 
 # Every combination but the Docker answer (Docker files do not change how
-# `python -m <package>` serves).
-EVERY_SERVING = matrix_params(vary=frozenset({"http"}))
+# `python -m <package>` serves); on a Python other than the default, a
+# covering set (see ``INTERPRETER_QUESTION``).
+EVERY_SERVING = matrix_params(vary=frozenset({"http"}), every_python=False)
 # Each ``http`` answer with each server that serves it.
 SERVERS = sorted({(c.http, c.server) for c in combinations()})
 
