@@ -92,12 +92,6 @@ def test_pins_agree() -> None:
 def test_a_covering_set_holds_every_pair_in_a_fraction_of_the_matrix() -> None:
     every = combinations()
     chosen = covering_set(every, strength=2)
-
-    def pairs(group: list[Combination]) -> set[tuple[tuple[str, Any], ...]]:
-        return {
-            pair for c in group for pair in itertools.combinations(sorted(c.items()), 2)
-        }
-
     assert pairs(chosen) == pairs(every)
     assert len(chosen) * 10 < len(every), len(chosen)
     assert covering_set(every, strength=2) == chosen  # the same on every run
@@ -115,13 +109,12 @@ def test_other_pythons_run_services_on_a_covering_set() -> None:
     for python in others:
         there = [c for c in every if c.python_version == python]
         covered = [c for c in chosen if c.python_version == python]
-        pairs = {
-            pair for c in there for pair in itertools.combinations(sorted(c.items()), 2)
-        }
-        held = {
-            pair
-            for c in covered
-            for pair in itertools.combinations(sorted(c.items()), 2)
-        }
-        assert held == pairs
+        assert pairs(covered) == pairs(there)
         assert len(covered) * 10 < len(there), len(covered)
+
+
+def pairs(group: list[Combination]) -> set[tuple[tuple[str, Any], ...]]:
+    """Every pair of answers some combination of *group* holds."""
+    return {
+        pair for c in group for pair in itertools.combinations(sorted(c.items()), 2)
+    }

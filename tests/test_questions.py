@@ -69,7 +69,8 @@ PARSE_EACH = "import ast, sys\nfor p in sys.argv[1:]: ast.parse(open(p).read(), 
         ({"author_email": "two words@example.com"}, "is not an email address"),
         (
             {"python_version": "3.11"},
-            "Invalid choice for 'python_version': '3.11' is not in ['3.14', '3.13', '3.15']",
+            "Invalid choice for 'python_version': '3.11' is not in "
+            "['3.14', '3.13', '3.15']",
         ),
     ],
 )
