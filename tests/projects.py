@@ -82,9 +82,9 @@ def on_every_python(
 ) -> list[Combination]:
     """*chosen* on the default Python; on each other Python, a pairwise
     covering set of *chosen*'s combinations there, in *chosen*'s order."""
-    kept = {c.id for c in chosen if c.python_version == default_python}
-    for python in {c.python_version for c in chosen} - {default_python}:
-        there = [c for c in chosen if c.python_version == python]
+    kept = {c.id for c in chosen if c[INTERPRETER_QUESTION] == default_python}
+    for python in {c[INTERPRETER_QUESTION] for c in chosen} - {default_python}:
+        there = [c for c in chosen if c[INTERPRETER_QUESTION] == python]
         kept |= {c.id for c in covering_set(there, strength=2)}
     return [c for c in chosen if c.id in kept]
 
@@ -145,14 +145,12 @@ class ProjectFactory:
 
     def type_check(self, project: Project) -> str:
         """The summary of *project*'s type check, run once per distinct
-        Python code (``source_fingerprint``), with one mypy cache per worker
-        and set of mypy settings (``Project.mypy_settings``)."""
+        Python code (``source_fingerprint``) and Python version (mypy checks
+        against the Python it runs on), with one mypy cache per worker and
+        set of mypy settings (``Project.mypy_settings``)."""
         assert project.install is not None, "mypy needs an installed project"
-        # mypy checks against the Python it runs on: the same code once per
-        # Python version.
-        fingerprint = (
-            f"{project.source_fingerprint()}-{project.combination.python_version}"
-        )
+        python = project.combination[INTERPRETER_QUESTION]
+        fingerprint = f"{project.source_fingerprint()}-{python}"
         if fingerprint not in self.type_checks:
             cache = self.root / f"mypy-cache-{project.mypy_settings()}"
             self.type_checks[fingerprint] = project.type_check(cache)
