@@ -29,11 +29,12 @@ import copier
 import httpx
 from uv import find_uv_bin
 
-from . import jinja_cache
+from . import copier_cache, jinja_cache
 from .interpreters import with_interpreters
 from .matrix import Combination
 
 jinja_cache.install()
+copier_cache.install()
 
 TEMPLATE_ROOT = Path(__file__).resolve().parents[1]
 # Files in a generated service that are Jinja on purpose (the app's own pages).
