@@ -19,6 +19,7 @@ git commands (about 85 a render):
 
 from __future__ import annotations
 
+import atexit
 import functools
 import os
 import shutil
@@ -43,6 +44,7 @@ def install() -> None:
 def _clone_once(original: Any) -> Any:
     kept: dict[tuple[str, str], Path] = {}
     store = Path(tempfile.mkdtemp(prefix="copier-clones-"))
+    atexit.register(shutil.rmtree, store, ignore_errors=True)
 
     @functools.wraps(original)
     def clone(url: str, ref: str = "HEAD", location: str | None = None) -> str:
