@@ -6,6 +6,7 @@ import statistics
 from typing import Any
 
 SERVICE = "quart-service"
+GRANIAN_SERVICE = "quart-service-granian"  # the same answers with server=granian
 # Memory figures per connection a scenario may report, and what they count.
 PER_CONNECTION = {
     "bytes_per_subscriber": "subscriber",

@@ -32,7 +32,7 @@ import uvloop
 from fanout import fanout
 from idle import hold_idle
 from load import MESSAGES_SCRIPT, LoadResult, h2load, wrk
-from report import SERVICE, add_ratios, summarize, table
+from report import GRANIAN_SERVICE, SERVICE, add_ratios, summarize, table
 from servers import (
     HOST,
     OTLP_SINK_PORT,
@@ -611,7 +611,14 @@ def main(argv: list[str] | None = None) -> int:
         compared = results_dir / "service-compared"
         render_service(compared, answers, ref=args.compare)
         install(compared, args.python)
-        servers.insert(1, compared_service(servers[0], compared, args.compare))
+        servers.insert(1, compared_service(servers[0], compared, args.compare, 8107))
+        if granian_service is not None:
+            compared = results_dir / "service-granian-compared"
+            render_service(compared, {**answers, "server": "granian"}, ref=args.compare)
+            install(compared, args.python)
+            base = next(s for s in servers if s.name == GRANIAN_SERVICE)
+            at = servers.index(base) + 1
+            servers.insert(at, compared_service(base, compared, args.compare, 8113))
     if args.servers:
         wanted = set(args.servers.split(","))
         keep = {SERVICE, *wanted}

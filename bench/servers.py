@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import psutil
+from report import GRANIAN_SERVICE
 from uv import find_uv_bin
 
 REPO = Path(__file__).resolve().parent.parent
@@ -322,15 +323,16 @@ def install_all(service: Path, python: str) -> None:
     install(PEERS, python)
 
 
-def compared_service(base: Server, service: Path, ref: str) -> Server:
-    """*base* (the service), rendered from the template at *ref* instead."""
+def compared_service(base: Server, service: Path, ref: str, port: int) -> Server:
+    """*base* (the service, on Hypercorn or Granian), rendered from the
+    template at *ref* instead, served on *port*."""
     python = service.resolve() / ".venv" / "bin" / "python"
     database = f"{base.database}_compared"
     return Server(
-        f"quart-service@{ref}",
+        f"{base.name}@{ref}",
         [str(python), *base.command[1:]],
         service.resolve(),
-        8107,
+        port,
         database,
         {**base.env, "DATABASE_URL": f"postgresql://postgres@{HOST}:5432/{database}"},
         realtime=base.realtime,
@@ -442,7 +444,7 @@ def make_servers(
         *(
             [
                 Server(
-                    "quart-service-granian",
+                    GRANIAN_SERVICE,
                     [
                         str(granian_service.resolve() / ".venv" / "bin" / "python"),
                         "-m",

@@ -16,6 +16,8 @@ from typing import TYPE_CHECKING
 
 from quart.sessions import SecureCookieSession, SecureCookieSessionInterface
 
+from .hooks import first_header
+
 if TYPE_CHECKING:
     from quart import Quart, Response
     from quart.sessions import SessionMixin
@@ -30,7 +32,7 @@ class LazySessionInterface(SecureCookieSessionInterface):
         self, app: Quart, request: BaseRequestWebsocket
     ) -> SecureCookieSession | None:
         """An empty session when the request has no cookie, else Quart's."""
-        if app.secret_key and "Cookie" not in request.headers:
+        if app.secret_key and first_header(request.headers, "Cookie") is None:
             return self.session_class()
         return await super().open_session(app, request)
 
@@ -46,7 +48,7 @@ class LazySessionInterface(SecureCookieSessionInterface):
         elif session.accessed and response is not None:
             # What ``response.vary.add("Cookie")`` does, without parsing and
             # rewriting the header when there is none yet (a tenth the time).
-            if "Vary" in response.headers:
+            if first_header(response.headers, "Vary") is not None:
                 response.vary.add("Cookie")
             else:
                 response.headers["Vary"] = "Cookie"
