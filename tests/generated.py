@@ -66,6 +66,11 @@ NOT_RUNTIME_DIRS = (".github/", "instance/", "deploy/")
 # Files that choose how the service is served, read only when it boots: the
 # service's own tests never read them, so they do not change the outcome.
 SERVING_ONLY = frozenset({"hypercorn.toml", "granian.toml"})
+# What ruff reads (``Project.lint_fingerprint``): its sources and settings.
+RUFF_SOURCES = frozenset({".py", ".pyi", ".ipynb"})
+RUFF_SETTINGS = frozenset(
+    {"pyproject.toml", "ruff.toml", ".ruff.toml", ".gitignore", ".python-version"}
+)
 # Questions that choose how a service is served more than what its code is.
 # Combinations that differ only in them run on one xdist worker, where those
 # whose code is the same share one install and one run of the service's own
@@ -317,6 +322,18 @@ class Project:
         ruff = [sys.executable, "-m", "ruff"]
         run([*ruff, "check", "--no-cache", "."], self.path)
         run([*ruff, "format", "--check", "--no-cache", "."], self.path)
+
+    def lint_fingerprint(self) -> str:
+        """A hash of every file ruff reads: the Python files, the settings in
+        pyproject.toml and .gitignore (ruff skips what git ignores).
+        Renderings that differ only elsewhere (Docker, serving files, docs)
+        lint alike."""
+        digest = hashlib.sha256()
+        for path in self.files():
+            relative = path.relative_to(self.path).as_posix()
+            if relative in RUFF_SETTINGS or path.suffix in RUFF_SOURCES:
+                digest.update(relative.encode() + b"\0" + path.read_bytes() + b"\0")
+        return digest.hexdigest()
 
     def dependency_fingerprint(self) -> str:
         """A hash of what ``uv sync`` installs from: the declared dependencies

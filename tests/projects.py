@@ -100,6 +100,7 @@ class ProjectFactory:
         self.installed_for: dict[str, Project] = {}  # by combination id
         self.own_test_runs: dict[str, str] = {}  # summary by runtime fingerprint
         self.type_checks: dict[str, str] = {}  # summary by source fingerprint
+        self.linted: set[str] = set()  # lint fingerprints that passed
 
     def rendered(
         self, combination: Mapping[str, Any], name: str | None = None
@@ -142,6 +143,14 @@ class ProjectFactory:
         if fingerprint not in self.own_test_runs:
             self.own_test_runs[fingerprint] = project.own_tests(env)
         return self.own_test_runs[fingerprint]
+
+    def lint(self, project: Project) -> None:
+        """Lint *project* with its pinned ruff, once per distinct set of files
+        ruff reads (``lint_fingerprint``): the same files lint alike."""
+        fingerprint = project.lint_fingerprint()
+        if fingerprint not in self.linted:
+            project.lint()
+            self.linted.add(fingerprint)
 
     def type_check(self, project: Project) -> str:
         """The summary of *project*'s type check, run once per distinct

@@ -26,8 +26,10 @@ def test_renders_without_template_leftovers(rendering: Project) -> None:
         assert answers[name] == value, f"{name}={value} not recorded"
 
 
-def test_lints_clean_with_its_pinned_ruff(rendering: Project) -> None:
-    rendering.lint()
+def test_lints_clean_with_its_pinned_ruff(
+    rendering: Project, projects: ProjectFactory
+) -> None:
+    projects.lint(rendering)
 
 
 def test_type_checks_clean_with_its_pinned_mypy(

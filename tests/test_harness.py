@@ -136,3 +136,23 @@ def test_serving_answers_change_only_serving_files(projects: ProjectFactory) -> 
                 "in NOT_RUNTIME or SERVING_ONLY (generated.py)"
             )
     assert shared >= 2, "no serving answer left the code as it was"
+
+
+def test_lint_fingerprint_follows_what_ruff_reads(projects: ProjectFactory) -> None:
+    """Linting runs once per distinct set of files ruff reads: a Docker answer
+    leaves that set as it was, an edit to a Python file or to the ruff settings
+    changes it (and the edit that breaks the format still fails)."""
+    defaults = default_answers()
+    default = projects.rendered(defaults)
+    without_docker = projects.rendering(defaults.but(docker=not defaults.docker))
+    assert without_docker.lint_fingerprint() == default.lint_fingerprint()
+    before = default.lint_fingerprint()
+    edit(default.path / "pyproject.toml", "line-length = 88", "line-length = 100")
+    assert default.lint_fingerprint() != before
+    edit(default.path / "pyproject.toml", "line-length = 100", "line-length = 88")
+    assert default.lint_fingerprint() == before
+    init = default.path / "src" / default.package / "__init__.py"
+    init.write_text(init.read_text() + "x=1\n")
+    assert default.lint_fingerprint() != before
+    with pytest.raises(CommandFailed):
+        projects.lint(default)
