@@ -81,8 +81,9 @@ SERVING_QUESTIONS = frozenset({"http", "docker"})
 # The question that picks the interpreter, not the code: every answer renders
 # the same src/ and tests/. The checks that run a service (its type check,
 # its own tests, its boot) take every combination on the default answer and,
-# on each other answer, a covering set in which every pair of answers meets
-# that interpreter (``matrix_params(..., every_python=False)``).
+# on each other answer, a covering set in which every answer meets that
+# interpreter (``matrix_params(..., every_python=False)``,
+# ``projects.OTHER_PYTHON_STRENGTH``).
 INTERPRETER_QUESTION = "python_version"
 # The command the generated README gives for a development certificate.
 CERTIFICATE_COMMAND = [

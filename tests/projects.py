@@ -51,8 +51,8 @@ def matrix_params(
     every pair (or single answer, with 1) of answers among them at least
     once (:func:`~tests.matrix.covering_set`). With ``every_python=False``
     (the checks that run a service on every combination), the default
-    Python takes every combination and each other Python a pairwise
-    covering set of its own (see ``INTERPRETER_QUESTION``).
+    Python takes every combination and each other Python a
+    covering set of its own (see ``OTHER_PYTHON_STRENGTH``).
     """
     defaults = default_answers()
 
@@ -77,15 +77,25 @@ def matrix_params(
     ]
 
 
+# How much of the matrix each Python but the default runs services on: every
+# single answer with it. An interpreter meets the code through the packages
+# it installs and runs, each brought by one answer (asyncpg by postgresql,
+# Granian by granian, aioquic by h3, redis by redis, ...), so every package
+# meets every interpreter; the interplay of answers is the default Python's
+# to test, where every combination runs.
+OTHER_PYTHON_STRENGTH = 1
+
+
 def on_every_python(
     chosen: list[Combination], default_python: str
 ) -> list[Combination]:
-    """*chosen* on the default Python; on each other Python, a pairwise
-    covering set of *chosen*'s combinations there, in *chosen*'s order."""
+    """*chosen* on the default Python; on each other Python, a covering set
+    of *chosen*'s combinations there (``OTHER_PYTHON_STRENGTH``), in
+    *chosen*'s order."""
     kept = {c.id for c in chosen if c[INTERPRETER_QUESTION] == default_python}
     for python in {c[INTERPRETER_QUESTION] for c in chosen} - {default_python}:
         there = [c for c in chosen if c[INTERPRETER_QUESTION] == python]
-        kept |= {c.id for c in covering_set(there, strength=2)}
+        kept |= {c.id for c in covering_set(there, strength=OTHER_PYTHON_STRENGTH)}
     return [c for c in chosen if c.id in kept]
 
 
@@ -101,6 +111,7 @@ class ProjectFactory:
         self.own_test_runs: dict[str, str] = {}  # summary by runtime fingerprint
         self.type_checks: dict[str, str] = {}  # summary by source fingerprint
         self.linted: set[str] = set()  # lint fingerprints that passed
+        self._certificate: dict[str, str] | None = None
 
     def rendered(
         self, combination: Mapping[str, Any], name: str | None = None
@@ -143,6 +154,15 @@ class ProjectFactory:
         if fingerprint not in self.own_test_runs:
             self.own_test_runs[fingerprint] = project.own_tests(env)
         return self.own_test_runs[fingerprint]
+
+    def certificate(self, project: Project) -> dict[str, str]:
+        """A development certificate (``Project.make_certificate``'s settings),
+        made once per worker by the README's command in the first *project*
+        that asks: the boots that follow use the same files (the command
+        itself is tested in every server's project by test_protocols)."""
+        if self._certificate is None:
+            self._certificate = project.make_certificate()
+        return dict(self._certificate)
 
     def lint(self, project: Project) -> None:
         """Lint *project* with its pinned ruff, once per distinct set of files

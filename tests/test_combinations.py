@@ -1,5 +1,5 @@
 """Every combination of answers renders clean and lints; on the default
-Python every one, and on each other Python a pairwise covering set, type-checks
+Python every one, and on each other Python a covering set, type-checks
 and passes its own tests. (They boot under their server and answer real clients
 over every protocol they enable in test_protocols.py.)"""
 

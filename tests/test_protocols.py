@@ -42,9 +42,10 @@ EVERY_SERVING = matrix_params(vary=frozenset({"http"}), every_python=False)
 SERVERS = sorted({(c.http, c.server) for c in combinations()})
 
 
-def tls_env(project: Project) -> tuple[dict[str, str], str]:
-    """Settings that turn TLS on with a fresh certificate, and its CA file."""
-    settings = project.make_certificate()
+def tls_env(project: Project, projects: ProjectFactory) -> tuple[dict[str, str], str]:
+    """Settings that turn TLS on with the worker's development certificate
+    (made by the README's command), and its CA file."""
+    settings = projects.certificate(project)
     ca_file = settings.pop("CA_BUNDLE")
     return {**settings, "TLS_PORT": str(free_port())}, ca_file
 
@@ -139,7 +140,7 @@ def test_serves_real_clients_over_every_protocol(
     by a real Prometheus, then each protocol its ``http`` answer enables,
     then SIGTERM."""
     project = projects.installed(combination)
-    env, ca_file = tls_env(project)
+    env, ca_file = tls_env(project, projects)
     debug = {"LOG_LEVEL": "DEBUG"}  # the broker logs each (un)subscription
     with (
         prometheus.scraping() as target,
@@ -357,3 +358,8 @@ def test_the_readme_gives_the_certificate_command(serving_project: Project) -> N
     assert command.removeprefix("mkdir -p instance/certs && uv run ") in (
         (serving_project.path / ".env.example").read_text()
     )
+    # The command works in the service's own environment (the boots share
+    # one certificate per worker: ``ProjectFactory.certificate``).
+    settings = serving_project.make_certificate()
+    for name in ("CERT_FILE", "KEY_FILE", "CA_BUNDLE"):
+        assert Path(settings[name]).read_text().startswith("-----BEGIN "), name
