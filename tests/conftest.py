@@ -55,6 +55,19 @@ def project(request: pytest.FixtureRequest, projects: ProjectFactory) -> Project
     return projects.installed(request.param)
 
 
+@pytest.fixture(
+    scope="session",
+    params=matrix_params(
+        vary=SERVING_QUESTIONS, every_python=False, other_stacks_sampled=True
+    ),
+)
+def own_tested(request: pytest.FixtureRequest, projects: ProjectFactory) -> Project:
+    """An installed service whose own tests run: ``project``'s combinations,
+    with the serving stacks other than the default on a covering set
+    (``projects.FULL_OWN_TESTS``)."""
+    return projects.installed(request.param)
+
+
 @pytest.fixture(scope="session")
 def default_project(projects: ProjectFactory) -> Project:
     """The service rendered with every default answer, installed."""

@@ -40,6 +40,7 @@ def matrix_params(
     vary: frozenset[str] = frozenset(),
     cover: int | None = None,
     every_python: bool = True,
+    other_stacks_sampled: bool = False,
 ) -> list[Any]:
     """One pytest param per combination (those *where* accepts), grouped for
     xdist so each is rendered and installed on one worker.
@@ -52,7 +53,10 @@ def matrix_params(
     once (:func:`~tests.matrix.covering_set`). With ``every_python=False``
     (the checks that run a service on every combination), the default
     Python takes every combination and each other Python a
-    covering set of its own (see ``OTHER_PYTHON_STRENGTH``).
+    covering set of its own (see ``OTHER_PYTHON_STRENGTH``). With
+    ``other_stacks_sampled`` (the service's own tests), the default Python
+    takes every combination of the default serving stack and a covering set
+    of each other (see ``FULL_OWN_TESTS``).
     """
     defaults = default_answers()
 
@@ -67,6 +71,8 @@ def matrix_params(
         chosen = covering_set(chosen, strength=cover)
     if not every_python:
         chosen = on_every_python(chosen, defaults[INTERPRETER_QUESTION])
+    if other_stacks_sampled:
+        chosen = sample_other_stacks(chosen, defaults[INTERPRETER_QUESTION])
     return [
         pytest.param(
             combination,
@@ -84,6 +90,39 @@ def matrix_params(
 # meets every interpreter; the interplay of answers is the default Python's
 # to test, where every combination runs.
 OTHER_PYTHON_STRENGTH = 1
+
+
+# The serving stack whose own tests run in every combination of the default
+# Python: the default server with the HTTP answers that add no code to it.
+# Every other stack adds serving modules of its own (HTTP/3's QUIC module,
+# Granian's ASGI layer and server) which depend on no store, broker or
+# endpoint: its own tests (the same tests of the same app, plus its own
+# test_server.py) run on a covering set of the other answers, each answer at
+# least once, while it still renders, lints, type-checks and boots in every
+# combination (test_protocols: every protocol, with the store, the broker
+# and the endpoints of each).
+FULL_OWN_TESTS = {"server": ("hypercorn",), "http": ("h1", "h2")}
+
+
+def sample_other_stacks(
+    chosen: list[Combination], default_python: str
+) -> list[Combination]:
+    """*chosen*, but on the default Python a stack other than
+    ``FULL_OWN_TESTS`` keeps only a covering set of its combinations (every
+    single answer), in *chosen*'s order."""
+    kept: set[str] = set()
+    stacks: dict[tuple[Any, ...], list[Combination]] = {}
+    for combination in chosen:
+        if combination[INTERPRETER_QUESTION] != default_python or all(
+            combination.get(name) in answers for name, answers in FULL_OWN_TESTS.items()
+        ):
+            kept.add(combination.id)
+        else:
+            stack = tuple(combination.get(name) for name in FULL_OWN_TESTS)
+            stacks.setdefault(stack, []).append(combination)
+    for group in stacks.values():
+        kept |= {c.id for c in covering_set(group, strength=1)}
+    return [c for c in chosen if c.id in kept]
 
 
 def on_every_python(

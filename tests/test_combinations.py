@@ -1,7 +1,9 @@
 """Every combination of answers renders clean and lints; on the default
 Python every one, and on each other Python a covering set, type-checks
-and passes its own tests. (They boot under their server and answer real clients
-over every protocol they enable in test_protocols.py.)"""
+and passes its own tests (on the default Python, those of the serving stacks
+other than the default on a covering set: ``projects.FULL_OWN_TESTS``). (They
+boot under their server and answer real clients over every protocol they
+enable in test_protocols.py.)"""
 
 from __future__ import annotations
 
@@ -38,8 +40,8 @@ def test_type_checks_clean_with_its_pinned_mypy(
     assert projects.type_check(project).startswith("Success: no issues found")
 
 
-def test_its_own_tests_pass(project: Project, projects: ProjectFactory) -> None:
-    summary = projects.own_tests(project, own_test_env(project.combination))
+def test_its_own_tests_pass(own_tested: Project, projects: ProjectFactory) -> None:
+    summary = projects.own_tests(own_tested, own_test_env(own_tested.combination))
     assert " passed" in summary
     assert "failed" not in summary
     assert "error" not in summary

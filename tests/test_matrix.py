@@ -15,7 +15,12 @@ from .matrix import (
     default_answers,
     load_questions,
 )
-from .projects import OTHER_PYTHON_STRENGTH, on_every_python
+from .projects import (
+    FULL_OWN_TESTS,
+    OTHER_PYTHON_STRENGTH,
+    on_every_python,
+    sample_other_stacks,
+)
 
 SAMPLE = """
 _subdirectory: template
@@ -126,3 +131,33 @@ def pairs(group: list[Combination]) -> set[tuple[tuple[str, Any], ...]]:
     return {
         pair for c in group for pair in itertools.combinations(sorted(c.items()), 2)
     }
+
+
+def test_other_serving_stacks_run_their_own_tests_on_a_covering_set() -> None:
+    every = combinations()
+    default_python = default_answers().python_version
+    on_default = [c for c in every if c.python_version == default_python]
+    chosen = sample_other_stacks(on_default, default_python)
+    questions = load_questions()
+    for name, answers in FULL_OWN_TESTS.items():
+        offered = set(questions[name]["choices"].values())
+        assert set(answers) <= offered, f"{name}: {answers} not all in copier.yml"
+
+    def full(c: Combination) -> bool:
+        return all(c.get(name) in answers for name, answers in FULL_OWN_TESTS.items())
+
+    assert [c for c in chosen if full(c)] == [c for c in on_default if full(c)]
+
+    def stack(c: Combination) -> tuple[Any, ...]:
+        return tuple(c.get(name) for name in FULL_OWN_TESTS)
+
+    sampled = {stack(c) for c in on_default if not full(c)}
+    assert sampled, "no serving stack other than the default"
+    for other in sampled:
+        there = [c for c in on_default if stack(c) == other]
+        covered = [c for c in chosen if stack(c) == other]
+        assert singles(covered) == singles(there), other
+        assert len(covered) < len(there) // 10, other
+    # Other Pythons are left as given.
+    others = [c for c in every if c.python_version != default_python][:50]
+    assert sample_other_stacks(others, default_python) == others
