@@ -476,6 +476,10 @@ defaults
     timeout client 30s
     timeout server 30s
     timeout tunnel 1h
+    # A readiness check may take longer than its 300 ms interval on a loaded
+    # machine (it pings the database and Redis); without its own timeout one
+    # slow answer (fall 1) took live backends out and HAProxy answered 503.
+    timeout check 2s
     retries 3
     option redispatch 1
 frontend web
@@ -484,7 +488,7 @@ frontend web
 backend services
     balance roundrobin
     option httpchk GET /health/ready
-    default-server inter 300ms fall 1 rise 2
+    default-server inter 300ms fall 2 rise 2
 {servers}
 """
 

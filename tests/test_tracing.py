@@ -33,12 +33,17 @@ from .services import Databases
 pytestmark = pytest.mark.slow
 
 
-def log_line(service: Service, message: str) -> dict[str, Any]:
-    """The service's JSON log line whose message is *message*."""
-    for line in service.log().splitlines():
-        if line.startswith("{") and json.loads(line)["message"] == message:
-            return json.loads(line)
-    raise AssertionError(f"no log line {message!r} in:\n{service.log()}")
+def log_line(service: Service, message: str, timeout: float = 10) -> dict[str, Any]:
+    """The service's JSON log line whose message is *message*, once written:
+    the access log writes its lines in batches, after the response."""
+    deadline = time.monotonic() + timeout
+    while True:
+        for line in service.log().splitlines():
+            if line.startswith("{") and json.loads(line)["message"] == message:
+                return json.loads(line)
+        if time.monotonic() > deadline:
+            raise AssertionError(f"no log line {message!r} in:\n{service.log()}")
+        time.sleep(0.05)
 
 
 def traced_env(
