@@ -26,7 +26,7 @@ from .checks import check_routes, check_stops_cleanly
 from .generated import CERTIFICATE_COMMAND, Project, Service, free_port, trusting
 from .http2 import h2c_upgrade, tls_server_settings, websocket_over_h2
 from .http3 import http3_client
-from .matrix import Combination, combinations, default_answers
+from .matrix import Combination, combinations, covering_set, default_answers
 from .projects import ProjectFactory, matrix_params
 from .prometheus import Prometheus
 from .realtime import event_stream
@@ -34,10 +34,42 @@ from .services import Databases
 
 pytestmark = pytest.mark.slow
 
+PYTHON = default_answers().python_version
+# Serving answers that render the same code as the default one and differ
+# from it only in the server's settings file: HTTP/1.1 alone is HTTP/2's code
+# with HTTP/2 switched off. Their boot checks what that file does (no HTTP/2
+# offered, no Alt-Svc, no QUIC), which no store, broker or endpoint changes,
+# so on the default Python they boot on a covering set (every single answer,
+# for each server); the same code boots with the default answer in every
+# combination.
+SETTINGS_ONLY = {"http": "h1"}
+
+
+def settings_only(combination: Combination) -> bool:
+    """Whether *combination* takes a SETTINGS_ONLY answer."""
+    return any(combination.get(k) == v for k, v in SETTINGS_ONLY.items())
+
+
+def boots(params: list[Any]) -> list[Any]:
+    """*params*, those of the default Python with a SETTINGS_ONLY answer on a
+    covering set for each server."""
+    sampled = [
+        p.values[0]
+        for p in params
+        if settings_only(p.values[0]) and p.values[0].python_version == PYTHON
+    ]
+    kept: set[str] = set()
+    for server in {c.get("server") for c in sampled}:
+        there = [c for c in sampled if c.get("server") == server]
+        kept |= {c.id for c in covering_set(there, strength=1)}
+    return [p for p in params if p.values[0] not in sampled or p.values[0].id in kept]
+
+
 # Every combination but the Docker answer (Docker files do not change how
 # `python -m <package>` serves); on a Python other than the default, a
-# covering set (see ``INTERPRETER_QUESTION``).
-EVERY_SERVING = matrix_params(vary=frozenset({"http"}), every_python=False)
+# covering set (see ``INTERPRETER_QUESTION``); SETTINGS_ONLY answers on a
+# covering set.
+EVERY_SERVING = boots(matrix_params(vary=frozenset({"http"}), every_python=False))
 # Each ``http`` answer with each server that serves it.
 SERVERS = sorted({(c.http, c.server) for c in combinations()})
 
@@ -363,3 +395,23 @@ def test_the_readme_gives_the_certificate_command(serving_project: Project) -> N
     settings = serving_project.make_certificate()
     for name in ("CERT_FILE", "KEY_FILE", "CA_BUNDLE"):
         assert Path(settings[name]).read_text().startswith("-----BEGIN "), name
+
+
+def test_settings_only_answers_boot_on_a_covering_set() -> None:
+    """On the default Python every combination boots but those with a
+    SETTINGS_ONLY answer, which take every single answer for each server."""
+    every = [p.values[0] for p in matrix_params(vary=frozenset({"http"}))]
+    chosen = [p.values[0] for p in EVERY_SERVING]
+    on_default = [c for c in every if c.python_version == PYTHON]
+    assert [c for c in chosen if c in on_default and not settings_only(c)] == [
+        c for c in on_default if not settings_only(c)
+    ]
+    for server in {c.get("server") for c in on_default if settings_only(c)}:
+        there = [
+            c for c in on_default if settings_only(c) and c.get("server") == server
+        ]
+        covered = [c for c in chosen if c in there]
+        assert {a for c in covered for a in c.items()} == {
+            a for c in there for a in c.items()
+        }
+        assert len(covered) < len(there) // 4, server
