@@ -34,6 +34,7 @@ from .interpreters import with_interpreters
 from .matrix import Combination
 
 jinja_cache.install()
+jinja_cache.install_plain_strings()
 copier_cache.install()
 
 TEMPLATE_ROOT = Path(__file__).resolve().parents[1]

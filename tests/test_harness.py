@@ -7,12 +7,14 @@ change would, and shows that the matrix checks notice.
 from __future__ import annotations
 
 import re
+import sys
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 
 from .checks import check_serves_real_clients
-from .generated import SERVING_QUESTIONS, CommandFailed, Project, edit
+from .generated import SERVING_QUESTIONS, CommandFailed, Project, edit, run
 from .leftovers import FEATURES, leftover_mentions
 from .matrix import combinations, default_answers
 from .projects import ProjectFactory
@@ -156,3 +158,31 @@ def test_lint_fingerprint_follows_what_ruff_reads(projects: ProjectFactory) -> N
     assert default.lint_fingerprint() != before
     with pytest.raises(CommandFailed):
         projects.lint(default)
+
+
+@pytest.mark.parametrize(
+    "answers",
+    [{}, {"database": "postgresql", "http": "h3", "docker": False}],
+    ids=["defaults", "postgresql-h3"],
+)
+def test_renders_byte_for_byte_as_copier_alone(
+    projects: ProjectFactory, tmp_path: Path, answers: dict[str, object]
+) -> None:
+    """The suite's renders (Copier with jinja_cache and copier_cache) equal
+    what the copier command, in a process of its own, renders."""
+    combination = default_answers().but(**answers)
+    ours = projects.rendered(combination)
+    data = [
+        f"--data={k}={str(v).lower() if isinstance(v, bool) else v}"
+        for k, v in combination.items()
+    ]
+    copier = str(Path(sys.executable).parent / "copier")
+    theirs = tmp_path / "service"
+    copy = [copier, "copy", "--trust", "--defaults", "--quiet", "--vcs-ref=HEAD"]
+    run([*copy, *data, str(projects.template), str(theirs)], tmp_path)
+    ours_files = {p.relative_to(ours.path): p.read_bytes() for p in ours.files()}
+    theirs_files = {
+        p.relative_to(theirs): p.read_bytes() for p in Project(theirs).files()
+    }
+    assert ours_files.keys() == theirs_files.keys()
+    assert [f for f in ours_files if ours_files[f] != theirs_files[f]] == []
