@@ -10,6 +10,7 @@ combination's tests together); uv's cache is shared by all of them.
 from __future__ import annotations
 
 import contextlib
+import os
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -36,7 +37,12 @@ def projects(
     template: Path, tmp_path_factory: pytest.TempPathFactory
 ) -> ProjectFactory:
     """The per-worker project factory."""
-    return ProjectFactory(template, tmp_path_factory.mktemp("projects"))
+    base = tmp_path_factory.getbasetemp()
+    # Under xdist each worker's base is a folder of the run's own.
+    shared = base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
+    return ProjectFactory(
+        template, tmp_path_factory.mktemp("projects"), shared / "shared"
+    )
 
 
 @pytest.fixture(scope="session", params=matrix_params(vary=SERVING_QUESTIONS))

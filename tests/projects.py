@@ -9,7 +9,9 @@ by all of them).
 
 from __future__ import annotations
 
+import contextlib
 import re
+import shutil
 import tempfile
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -141,9 +143,11 @@ def on_every_python(
 class ProjectFactory:
     """Render and install projects, each set of answers once per worker."""
 
-    def __init__(self, template: Path, root: Path) -> None:
+    def __init__(self, template: Path, root: Path, shared: Path | None = None) -> None:
         self.template = template
         self.root = root
+        # Where the workers of one run leave what they may share (mypy caches).
+        self.shared = shared or root
         self.renderings: dict[str, Project] = {}
         self.installs: dict[str, Project] = {}  # by dependency fingerprint
         self.installed_for: dict[str, Project] = {}  # by combination id
@@ -220,6 +224,31 @@ class ProjectFactory:
         python = project.combination[INTERPRETER_QUESTION]
         fingerprint = f"{project.source_fingerprint()}-{python}"
         if fingerprint not in self.type_checks:
-            cache = self.root / f"mypy-cache-{project.mypy_settings()}"
+            name = f"mypy-cache-{project.mypy_settings()}"
+            cache, seed = self.root / name, self.shared / name / python
+            if not (cache / python).exists() and seed.exists():
+                shutil.copytree(seed, cache / python)
             self.type_checks[fingerprint] = project.type_check(cache)
+            if not seed.exists():
+                share_copy(cache / python, seed)
         return self.type_checks[fingerprint]
+
+
+def share_copy(source: Path, target: Path) -> None:
+    """Copy the directory *source* to *target* for the other workers, unless
+    one of them got there first: it appears whole or not at all.
+
+    A mypy cache is seeded this way: the first check on a worker for a Python
+    and set of settings starts from another worker's cache (its SQLite files,
+    copied while no mypy uses them) instead of checking every dependency
+    again (about 20 s). mypy rechecks each module whose source differs, as
+    it does between services on one worker.
+    """
+    target.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(dir=target.parent))
+    try:
+        shutil.copytree(source, staging / "copy")
+        with contextlib.suppress(OSError):  # another worker's copy is there
+            (staging / "copy").rename(target)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
