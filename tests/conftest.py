@@ -110,14 +110,6 @@ def databases(tmp_path: Path, in_ci: bool) -> Iterator[Databases]:
         yield Databases(stack, tmp_path, in_ci)
 
 
-def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
-    """One worker more than the machine has cores (``-n auto``): much of a
-    worker's time is spent waiting (a booted service's start, a scrape, a
-    grace period, a database stopped on purpose, a Docker build), and a
-    third worker on two cores keeps them busy through it."""
-    return (os.cpu_count() or 1) + 1
-
-
 def pytest_configure(config: pytest.Config) -> None:
     """Report the time per phase at the end (on xdist's controller only)."""
     if not hasattr(config, "workerinput"):
